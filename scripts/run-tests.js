@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// Runs the vitest suite and ends with one plain summary line
+// ("N passed, N failed, N skipped") that CI and humans can read at a glance.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+
+const report = '.cache/vitest-report.json';
+mkdirSync('.cache', { recursive: true });
+rmSync(report, { force: true });
+const vitest = new URL('../node_modules/vitest/vitest.mjs', import.meta.url).pathname;
+const args = [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
+const run = spawnSync(process.execPath, args, { stdio: 'inherit' });
+
+let summary = 'tests: no report written';
+try {
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  summary = `tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`;
+} catch {
+  // vitest crashed before writing its report; its exit code says so.
+}
+console.log(summary);
+process.exit(run.status ?? 1);
