@@ -1,0 +1,437 @@
+// The emulated device's persistent state: partition table and storage, vars,
+// slots, lock state, command log. Sessions (one per connection) drive it; it
+// outlives them, as a phone outlives a USB cable.
+import { appendFileSync, closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { isSparse, parseSparseBuffer, parseSparseHeader, SPARSE_HEADER_SIZE } from '../../sparse/parse.js';
+
+export interface FaultOptions {
+  /** FAIL the Nth command (1-based, counted over the device's life) or every command matching a name ('flash:boot', 'flash'). */
+  failOn?: number | string;
+  failMessage?: string;
+  /** Close the connection after N bytes of a download's data. */
+  dropAfterBytes?: number;
+  /** Stop answering from this command on (for the rest of the connection). */
+  stallOn?: number | string;
+  /** INFO lines sent before every OKAY/FAIL. */
+  infoBefore?: string[];
+  /** TEXT lines sent before every OKAY/FAIL. */
+  textBefore?: string[];
+}
+
+export interface FastbootEmulatorOptions {
+  /** Directory for partition files; null = discard mode (stores nothing, still hashes downloads for the log). */
+  store: string | null;
+  product?: string;
+  serial?: string;
+  /** Default 512 MiB. */
+  maxDownloadSize?: number;
+  /** Adds or resizes partitions (full names, e.g. 'boot_a' or 'modem'). */
+  partitions?: Record<string, number>;
+  /** e.g. ['a', 'b']; A/B partitions then exist as NAME_a / NAME_b. */
+  slots?: string[];
+  vars?: Record<string, string>;
+  logFile?: string;
+  faults?: FaultOptions;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+/** Partitions that get _a/_b copies when slots are configured. */
+const AB_PARTITIONS: Record<string, number> = {
+  boot: 128 * MiB,
+  vendor_boot: 96 * MiB,
+  init_boot: 8 * MiB,
+  dtbo: 24 * MiB,
+  vbmeta: 64 * KiB,
+  vbmeta_system: 64 * KiB,
+  system: 4 * GiB,
+  vendor: 1 * GiB,
+  product: 2 * GiB,
+  odm: 256 * MiB,
+  modem: 256 * MiB,
+  xbl: 8 * MiB,
+  xbl_config: 1 * MiB,
+  abl: 8 * MiB,
+  tz: 4 * MiB,
+  hyp: 8 * MiB,
+  dsp: 64 * MiB,
+  bluetooth: 2 * MiB,
+};
+
+/** Partitions that never have slots. */
+const SINGLE_PARTITIONS: Record<string, number> = {
+  super: 8 * GiB,
+  userdata: 16 * GiB,
+  cache: 512 * MiB,
+  metadata: 16 * MiB,
+  misc: 1 * MiB,
+  persist: 32 * MiB,
+  logo: 32 * MiB,
+  splash: 32 * MiB,
+  cust: 1 * GiB,
+  frp: 512 * KiB,
+};
+
+/** Only on devices without slots. */
+const NON_AB_ONLY: Record<string, number> = { recovery: 128 * MiB };
+
+/** Xiaomi pseudo-partitions: accepted, stored as files of whatever size. */
+const PSEUDO_PARTITIONS = new Set(['crclist', 'sparsecrclist']);
+
+const PARTITION_TYPES: Record<string, string> = {
+  userdata: 'f2fs',
+  cache: 'ext4',
+  metadata: 'ext4',
+  system: 'ext4',
+  vendor: 'ext4',
+};
+
+export class FastbootCommandError extends Error {}
+
+export interface Download {
+  size: number;
+  /** The data (store mode), or null (discard mode). */
+  data: Buffer | null;
+  /** First bytes, kept even in discard mode to recognise and size-check sparse images. */
+  head: Buffer;
+  sha256: string;
+}
+
+export class EmulatedFastbootDevice {
+  readonly store: string | null;
+  readonly maxDownloadSize: number;
+  readonly slots: string[];
+  readonly faults: FaultOptions;
+  readonly log: string[] = [];
+  /** Full partition name -> size in bytes. */
+  readonly partitions = new Map<string, number>();
+  /** Sizes of stored pseudo-partitions (crclist, ...). */
+  readonly pseudo = new Map<string, number>();
+  currentSlot: string | undefined;
+  unlocked = true;
+  /** Commands received over the device's life (fault injection counts these). */
+  commandCount = 0;
+  private readonly vars: Record<string, string>;
+  private readonly logFile: string | undefined;
+
+  constructor(opts: FastbootEmulatorOptions) {
+    this.store = opts.store;
+    this.maxDownloadSize = opts.maxDownloadSize ?? 512 * MiB;
+    this.slots = opts.slots ?? [];
+    this.faults = opts.faults ?? {};
+    this.logFile = opts.logFile;
+    this.currentSlot = this.slots[0];
+    for (const [name, size] of Object.entries(AB_PARTITIONS)) {
+      if (this.slots.length === 0) this.partitions.set(name, size);
+      else for (const s of this.slots) this.partitions.set(`${name}_${s}`, size);
+    }
+    for (const [name, size] of Object.entries(SINGLE_PARTITIONS)) this.partitions.set(name, size);
+    if (this.slots.length === 0) for (const [name, size] of Object.entries(NON_AB_ONLY)) this.partitions.set(name, size);
+    for (const [name, size] of Object.entries(opts.partitions ?? {})) this.partitions.set(name, size);
+    if (opts.vars?.unlocked) this.unlocked = opts.vars.unlocked === 'yes';
+    this.vars = {
+      product: opts.product ?? 'miflash-emu',
+      serialno: opts.serial ?? 'EMU0001',
+      version: '0.4',
+      'version-bootloader': 'miflash-emu-1.0',
+      'version-baseband': 'none',
+      secure: 'yes',
+      anti: '0',
+      crc: '1',
+      token: 'bWlmbGFzaC1lbXU=',
+      'is-userspace': 'no',
+      'max-fetch-size': hex8(this.maxDownloadSize),
+      ...opts.vars,
+    };
+    this.initStore();
+  }
+
+  get product(): string {
+    return this.vars.product!;
+  }
+
+  get serial(): string {
+    return this.vars.serialno!;
+  }
+
+  private initStore(): void {
+    if (this.store === null) return;
+    mkdirSync(this.store, { recursive: true });
+    // Full-size files with holes: no disk used until something is written.
+    for (const [name, size] of this.partitions) {
+      const fd = openSync(this.partitionPath(name), 'a+');
+      try {
+        if (fstatSync(fd).size !== size) ftruncateSync(fd, size);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  partitionPath(name: string): string {
+    if (this.store === null) throw new Error('discard mode: partitions are not stored');
+    return path.join(this.store, `${name}.img`);
+  }
+
+  /** Contents of a partition file (tests). */
+  readPartition(name: string): Buffer {
+    return readFileSync(this.partitionPath(name));
+  }
+
+  /** Diagnostics that are not commands (dropped connections); kept out of the command log. */
+  readonly notes: string[] = [];
+  onNote: ((note: string) => void) | undefined;
+
+  note(text: string): void {
+    this.notes.push(text);
+    this.onNote?.(text);
+  }
+
+  record(line: string): void {
+    this.log.push(line);
+    if (this.logFile) appendFileSync(this.logFile, line + '\n');
+  }
+
+  // ---- variables --------------------------------------------------------
+
+  /** Value of a getvar, or undefined for an unknown variable. */
+  getVar(name: string): string | undefined {
+    if (Object.hasOwn(this.vars, name) && name !== 'unlocked') return this.vars[name];
+    switch (name) {
+      case 'unlocked':
+        return this.unlocked ? 'yes' : 'no';
+      case 'max-download-size':
+        return hex8(this.maxDownloadSize);
+      case 'current-slot':
+        return this.currentSlot;
+      case 'slot-count':
+        return this.slots.length > 0 ? String(this.slots.length) : undefined;
+    }
+    const [key, arg] = splitOnce(name, ':');
+    if (arg === undefined) return undefined;
+    switch (key) {
+      case 'has-slot':
+        return this.hasSlot(arg) ? 'yes' : 'no';
+      case 'partition-size': {
+        const size = this.partitions.get(arg);
+        return size === undefined ? undefined : `0x${size.toString(16)}`;
+      }
+      case 'partition-type':
+        return this.partitions.has(arg) ? (PARTITION_TYPES[stripSlot(arg, this.slots)] ?? 'raw') : undefined;
+      case 'is-logical':
+        return this.partitions.has(arg) ? 'no' : undefined;
+      case 'slot-successful':
+      case 'slot-unbootable':
+        return this.slots.includes(arg) ? (key === 'slot-successful' ? 'yes' : 'no') : undefined;
+      case 'slot-retry-count':
+        return this.slots.includes(arg) ? '7' : undefined;
+    }
+    return undefined;
+  }
+
+  /** Every variable as `name:value`, the way `getvar:all` lists them. */
+  allVars(): string[] {
+    const out: string[] = [];
+    const plain = new Set([...Object.keys(this.vars), 'unlocked', 'max-download-size', 'current-slot', 'slot-count']);
+    for (const name of plain) {
+      const v = this.getVar(name);
+      if (v !== undefined) out.push(`${name}:${v}`);
+    }
+    for (const base of new Set([...this.partitions.keys()].map((p) => stripSlot(p, this.slots)))) {
+      out.push(`has-slot:${base}:${this.hasSlot(base) ? 'yes' : 'no'}`);
+    }
+    for (const p of this.partitions.keys()) {
+      out.push(`partition-size:${p}:${this.getVar(`partition-size:${p}`)}`);
+      out.push(`partition-type:${p}:${this.getVar(`partition-type:${p}`)}`);
+    }
+    return out;
+  }
+
+  hasSlot(base: string): boolean {
+    return this.slots.length > 0 && this.partitions.has(`${base}_${this.slots[0]}`);
+  }
+
+  // ---- flashing -----------------------------------------------------------
+
+  /** Full partition names a flash/erase of `name` targets; throws for unknown names. */
+  resolveTargets(name: string): string[] {
+    if (this.partitions.has(name)) return [name];
+    if (name.endsWith('_ab') && this.slots.length > 0) {
+      const base = name.slice(0, -3);
+      const all = this.slots.map((s) => `${base}_${s}`);
+      if (all.every((p) => this.partitions.has(p))) return all;
+    }
+    if (this.currentSlot !== undefined && this.partitions.has(`${name}_${this.currentSlot}`)) {
+      return [`${name}_${this.currentSlot}`];
+    }
+    throw new FastbootCommandError(`partition '${name}' does not exist`);
+  }
+
+  async flash(name: string, download: Download): Promise<void> {
+    if (PSEUDO_PARTITIONS.has(name)) {
+      this.pseudo.set(name, download.size);
+      if (this.store !== null && download.data) writeWhole(this.partitionPath(name), download.data);
+      return;
+    }
+    const targets = this.resolveTargets(name);
+    const sparse = isSparse(download.head);
+    for (const target of targets) {
+      const size = this.partitions.get(target)!;
+      if (sparse) this.flashSparse(target, size, download);
+      else this.flashRaw(target, size, download);
+    }
+  }
+
+  private flashRaw(target: string, size: number, download: Download): void {
+    if (download.size > size) {
+      throw new FastbootCommandError(`image too large for partition '${target}': ${download.size} bytes > ${size}`);
+    }
+    if (this.store === null || !download.data) return;
+    this.withPartition(target, (fd) => writeAll(fd, download.data!, 0));
+  }
+
+  private flashSparse(target: string, size: number, download: Download): void {
+    let parsed;
+    try {
+      parsed = download.data ? parseSparseBuffer(download.data) : { header: parseSparseHeader(download.head.subarray(0, SPARSE_HEADER_SIZE), download.size), chunks: [] };
+    } catch (err) {
+      throw new FastbootCommandError(`invalid sparse image: ${(err as Error).message}`);
+    }
+    const { header, chunks } = parsed;
+    const expanded = header.totalBlocks * header.blockSize;
+    if (expanded > size) {
+      throw new FastbootCommandError(`sparse image too large for partition '${target}': expands to ${expanded} bytes > ${size}`);
+    }
+    const data = download.data;
+    if (this.store === null || !data) return;
+    this.verifySparseCrc(parsed, data);
+    const bs = header.blockSize;
+    this.withPartition(target, (fd) => {
+      for (const c of chunks) {
+        const at = c.startBlock * bs;
+        if (c.type === 'raw') writeAll(fd, data.subarray(c.dataOffset, c.dataOffset + c.dataLength), at);
+        else if (c.type === 'fill') writeFill(fd, c.fill, at, c.blocks * bs);
+      }
+    });
+  }
+
+  /** A CRC32 chunk holds the CRC of everything expanded before it (DONT_CARE as zeros). */
+  private verifySparseCrc(parsed: ReturnType<typeof parseSparseBuffer>, data: Buffer): void {
+    if (!parsed.chunks.some((c) => c.type === 'crc32')) return;
+    const bs = parsed.header.blockSize;
+    let crc = 0;
+    for (const c of parsed.chunks) {
+      if (c.type === 'raw') crc = crc32(data.subarray(c.dataOffset, c.dataOffset + c.dataLength), crc);
+      else if (c.type === 'fill' || c.type === 'dont-care') {
+        const pattern = fillBuffer(c.type === 'fill' ? c.fill : 0);
+        for (let left = c.blocks * bs; left > 0; left -= pattern.length) {
+          crc = crc32(left >= pattern.length ? pattern : pattern.subarray(0, left), crc);
+        }
+      } else if (c.crc !== crc) {
+        throw new FastbootCommandError(
+          `sparse CRC32 mismatch at chunk ${c.index}: image says 0x${hex8(c.crc).slice(2)}, data gives 0x${hex8(crc).slice(2)}`,
+        );
+      }
+    }
+  }
+
+  /** Bytes of a partition for fetch; bounded by max-download-size. */
+  readRange(name: string, offset: number, length?: number): Buffer {
+    const [target] = this.resolveTargets(name);
+    const size = this.partitions.get(target!)!;
+    const len = length ?? size - offset;
+    if (offset < 0 || len < 0 || offset + len > size) {
+      throw new FastbootCommandError(`fetch range ${offset}+${len} is outside partition '${target}' (${size} bytes)`);
+    }
+    if (len > this.maxDownloadSize) throw new FastbootCommandError(`fetch of ${len} bytes exceeds max-fetch-size ${this.maxDownloadSize}`);
+    if (this.store === null) throw new FastbootCommandError('discard mode stores nothing to fetch');
+    const out = Buffer.alloc(len);
+    this.withPartition(target!, (fd) => {
+      let done = 0;
+      while (done < len) {
+        const n = readSync(fd, out, done, len - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+    });
+    return out;
+  }
+
+  erase(name: string): void {
+    const targets = this.resolveTargets(name);
+    if (this.store === null) return;
+    for (const t of targets) {
+      const size = this.partitions.get(t)!;
+      // Truncating to 0 and back punches the whole file into a hole: all zeros.
+      this.withPartition(t, (fd) => {
+        ftruncateSync(fd, 0);
+        ftruncateSync(fd, size);
+      });
+    }
+  }
+
+  private withPartition(name: string, fn: (fd: number) => void): void {
+    const fd = openSync(this.partitionPath(name), 'r+');
+    try {
+      fn(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < data.length) {
+    done += writeSync(fd, data, done, data.length - done, position + done);
+  }
+}
+
+function writeWhole(file: string, data: Uint8Array): void {
+  const fd = openSync(file, 'w');
+  try {
+    writeAll(fd, data, 0);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const FILL_BUFFER_SIZE = 1 * MiB;
+const fillCache = new Map<number, Buffer>();
+
+function fillBuffer(value: number): Buffer {
+  let buf = fillCache.get(value);
+  if (!buf) {
+    buf = Buffer.allocUnsafe(FILL_BUFFER_SIZE);
+    for (let i = 0; i < FILL_BUFFER_SIZE; i += 4) buf.writeUInt32LE(value, i);
+    if (fillCache.size > 16) fillCache.clear();
+    fillCache.set(value, buf);
+  }
+  return buf;
+}
+
+function writeFill(fd: number, value: number, at: number, length: number): void {
+  const pattern = fillBuffer(value);
+  for (let done = 0; done < length; done += pattern.length) {
+    const n = Math.min(pattern.length, length - done);
+    writeAll(fd, pattern.subarray(0, n), at + done);
+  }
+}
+
+function hex8(n: number): string {
+  return `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+function splitOnce(s: string, sep: string): [string, string | undefined] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+function stripSlot(name: string, slots: string[]): string {
+  for (const s of slots) if (name.endsWith(`_${s}`)) return name.slice(0, -(s.length + 1));
+  return name;
+}

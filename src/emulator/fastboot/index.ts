@@ -1,0 +1,36 @@
+// Public API of the emulated fastboot device (`miflash emulate`, tests, bench).
+import type { Transport } from '../../transport/transport.js';
+import { EmulatedFastbootDevice, type FastbootEmulatorOptions } from './device.js';
+import { listenTcp, serveTransport } from './server.js';
+
+export { EmulatedFastbootDevice, FastbootCommandError } from './device.js';
+export type { FastbootEmulatorOptions, FaultOptions, Download } from './device.js';
+export { FastbootDeviceSession, MAX_COMMAND, MAX_RESPONSE } from './session.js';
+export type { SessionIo } from './session.js';
+
+export interface RunningFastbootEmulator {
+  /** 'tcp:127.0.0.1:PORT' */
+  address: string;
+  port: number;
+  /** One line per command received (downloads as `download SIZE SHA256`). */
+  log: string[];
+  /** The device state (partitions, vars, slots); readPartition() for tests. */
+  device: EmulatedFastbootDevice;
+  close(): Promise<void>;
+}
+
+/** Start an emulated device listening on `listen` ('tcp:127.0.0.1:0' picks a free port). */
+export async function startFastbootEmulator(listen: string, opts: FastbootEmulatorOptions): Promise<RunningFastbootEmulator> {
+  const device = new EmulatedFastbootDevice(opts);
+  const server = await listenTcp(listen, device);
+  return { address: server.address, port: server.port, log: device.log, device, close: server.close };
+}
+
+/**
+ * Serve one host connection over any device-side Transport (e.g. the `device`
+ * end of createMemoryTransportPair()). Resolves when the link closes. Pass the
+ * same device again to model a reboot ("the device comes back").
+ */
+export function runFastbootDevice(transport: Transport, device: EmulatedFastbootDevice): Promise<void> {
+  return serveTransport(device, transport);
+}
