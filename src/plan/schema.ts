@@ -1,0 +1,276 @@
+// The flash plan: what a vendor script means, as typed data. A plan is built by
+// parsing flash_all*.sh / .bat (src/rom/script) and executed by the runner; it
+// can name partitions, files inside the ROM and fastboot operations, and can
+// never carry a shell command.
+import { z } from 'zod';
+
+/** Names for shared sub-schemas in the generated JSON Schema ($defs). A local registry, so loading this module twice never clashes. */
+export const planRegistry = z.registry<{ id: string }>();
+
+/** A partition name as the script sends it (`xbl`, `abl_ab`, `sspm_1`, `vm-bootsys_ab`). */
+const Partition = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]+$/, 'partition names are letters, digits, "_", "-" and "."')
+  .describe('partition name, sent verbatim (never expanded or stripped: `_ab` means both slots to the Xiaomi bootloader)')
+  ;
+planRegistry.add(Partition, { id: 'Partition' });
+
+/** A file inside the ROM, relative to the ROM root, '/'-separated, never escaping it. */
+const RomFile = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').some((c) => c === '..' || c === '' || c === '.'), {
+    message: 'file must be relative to the ROM root, without "..", "." or empty components',
+  })
+  .describe('file relative to the ROM root, e.g. images/xbl.elf')
+  ;
+planRegistry.add(RomFile, { id: 'RomFile' });
+
+export const ConditionSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('crc-supported') }).describe('run only when `getvar crc` answers 1 (S12/B12)'),
+  z.object({ kind: z.literal('file-exists'), file: RomFile }).describe('host-side: run only when the file exists (B13 then)'),
+  z.object({ kind: z.literal('file-missing'), file: RomFile }).describe('host-side: run only when the file is missing (B13 else)'),
+  z
+    .object({ kind: z.literal('partition-exists'), partition: Partition })
+    .describe('run only when `getvar partition-type:NAME` answers'),
+]);
+planRegistry.add(ConditionSchema, { id: 'StepCondition' });
+export type StepCondition = z.infer<typeof ConditionSchema>;
+
+const StepBase = {
+  /** 1-based source line in the script (0 = synthesised, e.g. from a side-car file). */
+  line: z.number().int().nonnegative(),
+  /** What the runner does when the step fails (device FAIL, gate not met). */
+  onFailure: z.enum(['abort', 'ignore']),
+  /** The script's failure message (shown verbatim, never interpreted). */
+  message: z.string().optional(),
+  condition: ConditionSchema.optional(),
+  /** The vendor script does not check this step's result; onFailure carries miflash's policy. */
+  vendorUnchecked: z.boolean().optional(),
+  /** A line that is not vendor content (no `$*`/`%*` in a Xiaomi script): refused unless the user opts in. */
+  foreign: z.boolean().optional(),
+};
+
+// ---- gates: read-only checks evaluated before the first device operation ----
+
+export const GateProductSchema = z.object({
+  kind: z.literal('gate.product'),
+  ...StepBase,
+  /** Product names the gate accepts (for display). */
+  products: z.array(z.string()).min(1),
+  /**
+   * JavaScript regular expressions tested against the line `product: VALUE`
+   * (as `getvar product` prints it); the gate passes when any matches.
+   */
+  patterns: z.array(z.string()).min(1),
+  /** 'prefix' when the vendor regex has no trailing `$` (`^product: *lmi` accepts `lmiin`). */
+  match: z.enum(['exact', 'prefix', 'substring']),
+  /** The regex as written in the script and its dialect. */
+  source: z.object({ text: z.string(), dialect: z.enum(['bre', 'ere', 'findstr', 'misc.txt']) }),
+  /** How a folder-dependent product (MIUI 8 .bat, B7) was computed. */
+  derivation: z.string().optional(),
+});
+
+export const GateAntiRollbackSchema = z.object({
+  kind: z.literal('gate.anti-rollback'),
+  ...StepBase,
+  /** The package's anti-rollback version; the device's `getvar anti` (missing = 0) must not exceed it. */
+  packageVersion: z.number().int().nonnegative(),
+  variable: z.enum(['anti', 'rollback_ver']),
+  /** Where packageVersion came from. */
+  from: z.enum(['script', 'anti_version.txt', 'anti_version.txt-missing']),
+});
+
+export const GateSecureSchema = z.object({
+  kind: z.literal('gate.secure'),
+  ...StepBase,
+  /** `getvar secure` must match (JS regex on `secure: VALUE`). */
+  pattern: z.string(),
+});
+
+export const GateUnlockedSchema = z.object({
+  kind: z.literal('gate.unlocked'),
+  ...StepBase,
+  /** JS regex that some line of `oem device-info` output must match. */
+  pattern: z.string(),
+});
+
+export const GateHwRevisionSchema = z.object({
+  kind: z.literal('gate.hw-revision'),
+  ...StepBase,
+  variable: z.string(),
+  /** The device value must be >= min (numeric compare). */
+  min: z.number(),
+});
+
+export const GateSecurityPatchLevelSchema = z.object({
+  kind: z.literal('gate.security-patch-level'),
+  ...StepBase,
+  variable: z.string(),
+  /** YYYY-MM-DD: the device's level must not be newer than the package's. */
+  packageLevel: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
+});
+
+export const AndroidInfoRequirementSchema = z.object({
+  /** 'require' = value must be one of values; 'reject' = must be none of them. */
+  kind: z.enum(['require', 'reject']),
+  /** Only when the device product is this (require-for-product:P). */
+  forProduct: z.string().optional(),
+  /** getvar name (board is already mapped to product); partition-exists is special. */
+  variable: z.string(),
+  /** Accepted values; a trailing `*` is a prefix match. */
+  values: z.array(z.string()),
+  line: z.number().int().positive(),
+});
+
+export const GateAndroidInfoSchema = z.object({
+  kind: z.literal('gate.android-info'),
+  ...StepBase,
+  /** The zip the requirements come from (relative to the ROM root). */
+  file: RomFile,
+  /** null until the zip's android-info.txt has been read (the runner reads it before any write). */
+  requirements: z.array(AndroidInfoRequirementSchema).nullable(),
+});
+
+export const GateUnknownSchema = z.object({
+  kind: z.literal('gate.unknown'),
+  ...StepBase,
+  /** The source text the parser could not interpret as a known gate. Always blocking. */
+  text: z.string(),
+  reason: z.string(),
+});
+
+// ---- device operations, in script order ----
+
+export const FlashStepSchema = z.object({
+  kind: z.literal('flash'),
+  ...StepBase,
+  partition: Partition,
+  file: RomFile,
+  flags: z
+    .object({
+      disableVerity: z.boolean().optional(),
+      disableVerification: z.boolean().optional(),
+      /** --slot=X: a, b, all or other (resolved from current-slot at run time). */
+      slot: z.string().optional(),
+    })
+    .optional(),
+});
+
+export const EraseStepSchema = z.object({ kind: z.literal('erase'), ...StepBase, partition: Partition });
+export const FormatStepSchema = z.object({
+  kind: z.literal('format'),
+  ...StepBase,
+  partition: Partition,
+  fsType: z.string().optional(),
+});
+export const SetActiveStepSchema = z.object({ kind: z.literal('set-active'), ...StepBase, slot: z.string().regex(/^[a-z]+$/) });
+export const RebootStepSchema = z.object({
+  kind: z.literal('reboot'),
+  ...StepBase,
+  /** Absent = normal boot (`reboot`). */
+  target: z.enum(['bootloader', 'recovery', 'fastboot', 'edl']).optional(),
+});
+export const OemStepSchema = z.object({
+  kind: z.literal('oem'),
+  ...StepBase,
+  /** Sent as `oem ARGS…`; never treated as lock/unlock. */
+  args: z.array(z.string().regex(/^[^\s]+$/)).min(1),
+});
+export const FlashingStepSchema = z.object({
+  kind: z.literal('flashing'),
+  ...StepBase,
+  sub: z.enum(['unlock', 'lock_critical', 'unlock_critical', 'get_unlock_ability']),
+});
+export const LockStepSchema = z.object({
+  kind: z.literal('lock'),
+  ...StepBase,
+  /** Wire command: `oem lock` or `flashing lock`. Destructive: confirm separately; never after a failure or warning. */
+  command: z.enum(['oem lock', 'flashing lock']),
+});
+export const WipeStepSchema = z.object({ kind: z.literal('wipe'), ...StepBase });
+export const UpdateStepSchema = z.object({
+  kind: z.literal('update'),
+  ...StepBase,
+  file: RomFile,
+  wipe: z.boolean(),
+  skipReboot: z.boolean(),
+});
+export const SleepStepSchema = z.object({ kind: z.literal('sleep'), ...StepBase, seconds: z.number().nonnegative() });
+export const NoteStepSchema = z.object({
+  kind: z.literal('note'),
+  ...StepBase,
+  /** Banner, echo, pause: an explicit no-op kept so nothing is silently dropped. */
+  text: z.string(),
+});
+
+export const PlanStepSchema = z.discriminatedUnion('kind', [
+  GateProductSchema,
+  GateAntiRollbackSchema,
+  GateSecureSchema,
+  GateUnlockedSchema,
+  GateHwRevisionSchema,
+  GateSecurityPatchLevelSchema,
+  GateAndroidInfoSchema,
+  GateUnknownSchema,
+  FlashStepSchema,
+  EraseStepSchema,
+  FormatStepSchema,
+  SetActiveStepSchema,
+  RebootStepSchema,
+  OemStepSchema,
+  FlashingStepSchema,
+  LockStepSchema,
+  WipeStepSchema,
+  UpdateStepSchema,
+  SleepStepSchema,
+  NoteStepSchema,
+]);
+export type PlanStep = z.infer<typeof PlanStepSchema>;
+export type PlanStepKind = PlanStep['kind'];
+export type StepOf<K extends PlanStepKind> = Extract<PlanStep, { kind: K }>;
+
+export const PlanModeSchema = z.enum(['clean', 'keep-data', 'lock', 'lock-crc', 'other']);
+export type PlanMode = z.infer<typeof PlanModeSchema>;
+
+export const FlashPlanSchema = z.object({
+  version: z.literal(1),
+  source: z.object({
+    /** Script file name (relative to the ROM root when planned for a ROM). */
+    script: z.string(),
+    dialect: z.enum(['sh', 'bat']),
+    mode: PlanModeSchema,
+    /** 'xiaomi' (fastboot $* / %*), 'google' (factory flash-all). */
+    family: z.enum(['xiaomi', 'google']),
+    /** The twin script merged in (stricter onFailure wins). */
+    twin: z.string().optional(),
+    /** Absolute ROM root, when planned for a ROM. */
+    rom: z.string().optional(),
+  }),
+  /** misc.txt device= / build_number=, for display. */
+  product: z.object({ device: z.string().optional(), build: z.string().optional() }).optional(),
+  /** Things the user should see before running (prefix product match, AVB disabled, foreign lines…). */
+  warnings: z.array(z.string()),
+  steps: z.array(PlanStepSchema),
+});
+export type FlashPlan = z.infer<typeof FlashPlanSchema>;
+
+export const GATE_KINDS = [
+  'gate.product',
+  'gate.anti-rollback',
+  'gate.secure',
+  'gate.unlocked',
+  'gate.hw-revision',
+  'gate.security-patch-level',
+  'gate.android-info',
+  'gate.unknown',
+] as const satisfies readonly PlanStepKind[];
+
+export function isGate(step: PlanStep): boolean {
+  return step.kind.startsWith('gate.');
+}
+
+/** Steps that talk to the device and change it (everything except gates, sleep and notes). */
+export function isDeviceOp(step: PlanStep): boolean {
+  return !isGate(step) && step.kind !== 'sleep' && step.kind !== 'note';
+}

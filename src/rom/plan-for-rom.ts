@@ -1,0 +1,126 @@
+// ROM + mode (or an explicit script) → one validated plan: picks the script,
+// merges its .sh/.bat twin (stricter failure policy wins), resolves host-side
+// conditions (`if exist`), fills the package anti version and android-info
+// requirements, and adds a misc.txt product gate when the script has none.
+import { access, readFile } from 'node:fs/promises';
+import { basename, isAbsolute, join, relative } from 'node:path';
+import { BadInputError } from '../errors.js';
+import { FlashPlanSchema, type FlashPlan, type PlanStep } from '../plan/schema.js';
+import { readAndroidInfoFromZip, type Rom, type RomScript } from './rom.js';
+import { mergeTwin, parseScript, touchesUserData } from './script/index.js';
+
+export type RomMode = 'clean' | 'keep-data' | 'lock';
+
+/** MiFlash's three modes → script variants, newest name first (§9). */
+export const MODE_VARIANTS: Record<RomMode, string[]> = {
+  clean: ['flash_all', 'flash-all'],
+  'keep-data': ['flash_all_except_storage', 'flash_all_except_data_storage', 'flash_all_except_data'],
+  lock: ['flash_all_lock'],
+};
+
+export interface PlanForRomOptions {
+  mode?: RomMode;
+  /** A script by name (`flash_all.bat`) or path; overrides mode. */
+  script?: string;
+}
+
+export function selectScript(rom: Rom, opts: PlanForRomOptions): RomScript {
+  if (opts.script !== undefined) {
+    const want = opts.script;
+    const exact = rom.scripts.find((s) => s.name === want) ?? rom.scripts.find((s) => s.name === basename(want));
+    if (exact) return exact;
+    throw new BadInputError(`script ${want} is not in ${rom.root} (available: ${names(rom)})`, { code: 'rom.no-script' });
+  }
+  const mode = opts.mode ?? 'clean';
+  for (const variant of MODE_VARIANTS[mode]) {
+    const found = rom.scripts.filter((s) => s.variant === variant);
+    const pick = found.find((s) => s.dialect === 'sh') ?? found[0];
+    if (pick) return pick;
+  }
+  throw new BadInputError(`this ROM has no script for mode ${mode} (${MODE_VARIANTS[mode].join(' / ')}); available: ${names(rom)}`, {
+    code: 'rom.no-script',
+    hint: 'pick another --mode or a script with --script',
+  });
+}
+
+function names(rom: Rom): string {
+  return rom.scripts.length === 0 ? 'none' : rom.scripts.map((s) => s.name).join(', ');
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function parseFile(rom: Rom, s: RomScript): Promise<FlashPlan> {
+  const text = await readFile(s.path, 'utf8');
+  return parseScript(text, {
+    file: s.name,
+    dialect: s.dialect,
+    ...(rom.antiVersion !== undefined ? { antiVersion: rom.antiVersion } : {}),
+    folderName: basename(rom.root),
+  });
+}
+
+export async function planForRom(rom: Rom, opts: PlanForRomOptions = {}): Promise<FlashPlan> {
+  const script = selectScript(rom, opts);
+  let plan = await parseFile(rom, script);
+  const twin = rom.scripts.find((s) => s.variant === script.variant && s.dialect !== script.dialect);
+  if (twin) {
+    try {
+      plan = mergeTwin(plan, await parseFile(rom, twin));
+    } catch (err) {
+      plan = { ...plan, warnings: [...plan.warnings, `twin ${twin.name} not merged: ${(err as Error).message}`] };
+    }
+  }
+  const steps: PlanStep[] = [];
+  for (const s of plan.steps) {
+    const c = s.condition;
+    if (c?.kind === 'file-exists' || c?.kind === 'file-missing') {
+      const there = await exists(join(rom.root, c.file));
+      if (there !== (c.kind === 'file-exists')) continue; // branch not taken
+    }
+    if (s.kind === 'gate.android-info') {
+      const zip = join(rom.root, s.file);
+      const info = (await exists(zip)) ? await readAndroidInfoFromZip(zip) : undefined;
+      if (info) {
+        for (const k of info.skipped) plan.warnings.push(`${s.file}/android-info.txt line ${k.line} ignored: ${k.text}`);
+        steps.push({ ...s, requirements: info.requirements });
+        continue;
+      }
+    }
+    steps.push(s);
+  }
+  if (script.mode === 'keep-data') {
+    const bad = steps.find(touchesUserData);
+    if (bad) {
+      throw new BadInputError(`${script.name} is a keep-data script but line ${bad.line} erases user data (${bad.kind})`, {
+        code: 'plan.keep-data-violation',
+      });
+    }
+  }
+  const device = rom.misc?.device;
+  if (device && !steps.some((s) => s.kind === 'gate.product') && /^[A-Za-z0-9_-]+$/.test(device)) {
+    plan.warnings.push(`the script has no product check; miflash checks misc.txt device=${device}`);
+    const firstOp = steps.findIndex((s) => !s.kind.startsWith('gate.') && s.kind !== 'note');
+    steps.splice(firstOp === -1 ? steps.length : firstOp, 0, {
+      kind: 'gate.product',
+      line: 0,
+      onFailure: 'abort',
+      message: `this ROM is for ${device} (misc.txt)`,
+      products: [device],
+      patterns: [`^product: *${device}$`],
+      match: 'exact',
+      source: { text: `device=${device}`, dialect: 'misc.txt' },
+    });
+  }
+  const rel = relative(rom.root, script.path);
+  return FlashPlanSchema.parse({
+    ...plan,
+    source: { ...plan.source, script: isAbsolute(rel) ? script.path : rel, rom: rom.root },
+    ...(rom.misc ? { product: { ...(rom.misc.device ? { device: rom.misc.device } : {}), ...(rom.misc.build_number ? { build: rom.misc.build_number } : {}) } } : {}),
+    steps,
+  });
+}

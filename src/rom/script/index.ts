@@ -1,0 +1,99 @@
+// Flash script → typed plan. Pure: no file system, no device.
+import { FlashPlanSchema, isDeviceOp, type FlashPlan, type PlanStep } from '../../plan/schema.js';
+import { modeFromName, splitLines } from './common.js';
+import { parseBat } from './bat.js';
+import { parseSh } from './sh.js';
+import type { ParseOptions } from './types.js';
+
+export { ScriptParseError, modeFromName } from './common.js';
+export type { ParseOptions } from './types.js';
+
+/** Parse one flash script. Throws ScriptParseError (exit 2) naming file:line:text for any line it does not accept. */
+export function parseScript(text: string, opts: ParseOptions): FlashPlan {
+  const lines = splitLines(text);
+  const parsed = opts.dialect === 'sh' ? parseSh(text, lines, opts) : parseBat(text, lines, opts);
+  const mode = modeFromName(opts.file);
+  const warnings = [...parsed.warnings];
+  if (mode === 'keep-data') {
+    const touches = parsed.steps.filter(touchesUserData);
+    for (const s of touches) warnings.push(`line ${s.line}: a keep-data script touches user data (${describe(s)})`);
+  }
+  if ((mode === 'lock' || mode === 'lock-crc') && !parsed.steps.some((s) => s.kind === 'lock')) {
+    warnings.push('a lock script without a lock step');
+  }
+  const plan: FlashPlan = {
+    version: 1,
+    source: { script: opts.file, dialect: opts.dialect, mode, family: parsed.family },
+    warnings,
+    steps: hoistAndroidInfo(parsed.steps),
+  };
+  return FlashPlanSchema.parse(plan);
+}
+
+/**
+ * fastboot checks an update zip's android-info.txt only when it reaches the
+ * update; miflash checks it with the other gates, before the first write.
+ */
+function hoistAndroidInfo(steps: PlanStep[]): PlanStep[] {
+  const gates = steps.filter((s) => s.kind === 'gate.android-info');
+  if (gates.length === 0) return steps;
+  const rest = steps.filter((s) => s.kind !== 'gate.android-info');
+  const at = rest.findIndex(isDeviceOp);
+  const i = at === -1 ? rest.length : at;
+  return [...rest.slice(0, i), ...gates, ...rest.slice(i)];
+}
+
+export function touchesUserData(s: PlanStep): boolean {
+  if (s.kind === 'wipe') return true;
+  if (s.kind === 'update') return s.wipe;
+  if (s.kind === 'flash' || s.kind === 'erase' || s.kind === 'format') return /^userdata(_[ab])?$/.test(s.partition);
+  return false;
+}
+
+function describe(s: PlanStep): string {
+  return 'partition' in s ? `${s.kind} ${s.partition}` : s.kind;
+}
+
+/** What identifies a device operation for twin comparison (not its failure policy or line). */
+export function opSignature(s: PlanStep): string {
+  const { line: _l, onFailure: _o, message: _m, vendorUnchecked: _v, ...rest } = s;
+  void _l;
+  void _o;
+  void _m;
+  void _v;
+  return JSON.stringify(rest);
+}
+
+/**
+ * Merge the .sh/.bat twin into `primary`: when both scripts perform the same
+ * device operations, each op takes the stricter failure policy (abort beats
+ * ignore; a vendor check beats none). Gates of a kind the primary lacks are
+ * added from the twin. Returns warnings when the twins disagree.
+ */
+export function mergeTwin(primary: FlashPlan, twin: FlashPlan): FlashPlan {
+  const a = primary.steps.filter(isDeviceOp);
+  const b = twin.steps.filter(isDeviceOp);
+  const warnings = [...primary.warnings];
+  const same = a.length === b.length && a.every((s, i) => opSignature(s) === opSignature(b[i]!));
+  if (!same) {
+    warnings.push(`${twin.source.script} performs different device operations than ${primary.source.script}; using ${primary.source.script} alone`);
+    return { ...primary, warnings };
+  }
+  const steps = primary.steps.map((s) => ({ ...s }) as PlanStep);
+  const ops = steps.filter(isDeviceOp);
+  ops.forEach((s, i) => {
+    const t = b[i]!;
+    if (s.onFailure === 'ignore' && t.onFailure === 'abort') s.onFailure = 'abort';
+    if (s.vendorUnchecked && !t.vendorUnchecked) {
+      delete s.vendorUnchecked;
+      if (s.message === undefined && t.message !== undefined) s.message = t.message;
+    }
+  });
+  const kinds = new Set(steps.filter((s) => s.kind.startsWith('gate.')).map((s) => s.kind));
+  const extra = twin.steps.filter((s) => s.kind.startsWith('gate.') && !kinds.has(s.kind) && s.onFailure === 'abort');
+  for (const g of extra) warnings.push(`gate ${g.kind} comes from ${twin.source.script} line ${g.line}`);
+  const firstOp = steps.findIndex(isDeviceOp);
+  const at = firstOp === -1 ? steps.length : firstOp;
+  const merged = [...steps.slice(0, at), ...extra.map((g) => ({ ...g, line: 0 }) as PlanStep), ...steps.slice(at)];
+  return FlashPlanSchema.parse({ ...primary, source: { ...primary.source, twin: twin.source.script }, warnings, steps: merged });
+}

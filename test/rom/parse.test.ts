@@ -1,0 +1,336 @@
+import { describe, expect, it } from 'vitest';
+import { ExitCode } from '../../src/errors.js';
+import { FlashPlanSchema, isDeviceOp, type FlashPlan, type PlanStep } from '../../src/plan/schema.js';
+import { ScriptParseError, mergeTwin, modeFromName, opSignature, parseScript } from '../../src/rom/index.js';
+import { fixture, fixtureScripts } from './helpers.js';
+
+function parse(name: string, extra: { antiVersion?: number; folderName?: string } = {}): FlashPlan {
+  return parseScript(fixture(name), { file: name, dialect: name.endsWith('.sh') ? 'sh' : 'bat', ...extra });
+}
+const ops = (p: FlashPlan) => p.steps.filter(isDeviceOp);
+const brief = (s: PlanStep) =>
+  s.kind === 'flash' ? `flash ${s.partition} ${s.file}` : s.kind === 'erase' ? `erase ${s.partition}` : s.kind === 'set-active' ? `set_active ${s.slot}` : s.kind === 'reboot' ? `reboot${s.target ? ' ' + s.target : ''}` : s.kind === 'lock' ? s.command : s.kind;
+
+/**
+ * Independent oracle: the device operations a Xiaomi .sh performs, read with a
+ * plain regex over uncommented `fastboot $* …` lines (no knowledge of the parser).
+ */
+function oracleSh(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim().replace(/\s+/g, ' ').replace(/ \|\| handle_error.*$/, '');
+    const m = /^fastboot \$\* (?:--disable-verification --disable-verity )?(.*)$/.exec(line);
+    if (!m || m[1]!.startsWith('getvar') || m[1]!.includes('oem device-info')) continue;
+    const w = m[1]!.split(' ');
+    if (w[0] === 'flash') out.push(`flash ${w[1]} images/${m[1]!.split('/images/')[1]!.trim()}`);
+    else if (w[0] === 'oem' && w[1] === 'lock') out.push('oem lock');
+    else out.push(w.join(' '));
+  }
+  return out;
+}
+
+describe('every corpus script parses', () => {
+  const xiaomi = fixtureScripts().filter((s) => /^(xiaomi|derived-xiaomi)-/.test(s.name));
+  it('fixtures include every Xiaomi script of the corpus', () => {
+    expect(xiaomi.length).toBe(33);
+  });
+  for (const s of [...xiaomi, ...fixtureScripts().filter((x) => x.name.startsWith('google-'))]) {
+    it(s.name, () => {
+      const plan = parse(s.name);
+      expect(FlashPlanSchema.safeParse(plan).success).toBe(true);
+      expect(ops(plan).length).toBeGreaterThan(3);
+      // No step carries shell syntax: only typed fields (a blocking unknown gate quotes its source line).
+      expect(JSON.stringify(plan.steps.filter((x) => x.kind !== 'gate.unknown'))).not.toMatch(/\$\*|%\*|dirname|%~dp0|`/);
+    });
+  }
+  it('genuine Xiaomi .sh scripts: device ops equal an independent regex reading of the file', () => {
+    for (const s of xiaomi.filter((x) => x.dialect === 'sh' && x.name.startsWith('xiaomi-'))) {
+      expect(ops(parse(s.name)).map(brief), s.name).toEqual(oracleSh(fixture(s.name)));
+    }
+  });
+});
+
+describe('expected step sequences', () => {
+  it('raphaelin flash_all.sh: anti gate, product gate, then vendor order ending in reboot', () => {
+    const p = parse('xiaomi-raphaelin-v12-flash_all.sh');
+    expect(p.source).toMatchObject({ dialect: 'sh', mode: 'clean', family: 'xiaomi' });
+    const [anti, product, first] = p.steps;
+    expect(anti).toMatchObject({ kind: 'gate.anti-rollback', line: 4, packageVersion: 1, from: 'script', onFailure: 'abort' });
+    expect(product).toMatchObject({ kind: 'gate.product', line: 5, products: ['raphaelin'], match: 'prefix', message: 'Missmatching image and device' });
+    const re = new RegExp((product as Extract<PlanStep, { kind: 'gate.product' }>).patterns[0]!);
+    expect(re.test('product: raphaelin')).toBe(true);
+    expect(re.test('product: raphael')).toBe(false);
+    expect(first).toMatchObject({ kind: 'erase', partition: 'boot', line: 7, onFailure: 'abort', message: 'Erase boot error' });
+    const o = ops(p);
+    expect(o.slice(1, 4).map(brief)).toEqual(['flash crclist images/crclist.txt', 'flash sparsecrclist images/sparsecrclist.txt', 'flash xbl images/xbl.elf']);
+    expect(o.at(-1)).toMatchObject({ kind: 'reboot', onFailure: 'abort', message: 'Reboot error' });
+    expect(o.filter((s) => s.kind === 'flash')).toHaveLength(44);
+    // commented-out storsecbak/splash never run
+    expect(o.some((s) => s.kind === 'flash' && (s.partition === 'storsecbak' || s.partition === 'splash'))).toBe(false);
+    expect(o.every((s) => s.onFailure === 'abort' && !s.vendorUnchecked)).toBe(true);
+  });
+
+  it('liuqin flash_all.sh: anti version from anti_version.txt, conditional CRC block, set_active before reboot', () => {
+    const p = parse('xiaomi-liuqin-hyperos2-flash_all.sh', { antiVersion: 7 });
+    expect(p.steps[0]).toMatchObject({ kind: 'gate.product', line: 1, products: ['liuqin'] });
+    expect(p.steps[1]).toMatchObject({ kind: 'gate.anti-rollback', packageVersion: 7, from: 'anti_version.txt', line: 11 });
+    expect(parse('xiaomi-liuqin-hyperos2-flash_all.sh').steps[1]).toMatchObject({ packageVersion: 0, from: 'anti_version.txt-missing' });
+    const conditioned = p.steps.filter((s) => s.condition);
+    expect(conditioned.map(brief)).toEqual(['flash crclist images/crclist.txt', 'flash sparsecrclist images/sparsecrclist.txt']);
+    expect(conditioned.every((s) => s.condition?.kind === 'crc-supported')).toBe(true);
+    const o = ops(p).map(brief);
+    expect(o.slice(2, 4)).toEqual(['erase boot_ab', 'flash abl_ab images/abl.elf']);
+    expect(o.slice(-2)).toEqual(['set_active a', 'reboot']);
+    // the message is shown verbatim even when it names another partition
+    expect(p.steps.find((s) => s.kind === 'flash' && s.partition === 'imagefv_ab')?.message).toBe('Flash toolsfv error');
+  });
+
+  it('land flash_all.sh: banner note, prefix product gate, every op vendor-unchecked with the §6 policy', () => {
+    const p = parse('xiaomi-land-miui8-flash_all.sh');
+    expect(p.steps[0]).toMatchObject({ kind: 'note', text: 'land Fastboot Tool Ver 8.0' });
+    expect(p.steps[1]).toMatchObject({ kind: 'gate.product', line: 3, products: ['land'], patterns: ['^product: land'], message: 'Missmatching image and device' });
+    const o = ops(p);
+    expect(o[0]).toMatchObject({ kind: 'flash', partition: 'partition', file: 'images/gpt_both0.bin' });
+    expect(o.every((s) => s.vendorUnchecked)).toBe(true);
+    expect(o.filter((s) => s.kind === 'flash').every((s) => s.onFailure === 'abort')).toBe(true);
+    expect(o.filter((s) => s.kind === 'erase' || s.kind === 'reboot').every((s) => s.onFailure === 'ignore')).toBe(true);
+  });
+
+  it('cereus flash_all_lock.sh: handle_error aborts with its words; oem lock is a typed unchecked lock; exit 0 ends', () => {
+    const p = parse('xiaomi-cereus-mtk-flash_all_lock.sh');
+    expect(p.source.mode).toBe('lock');
+    const pre = p.steps.find((s) => s.kind === 'flash' && s.partition === 'preloader');
+    expect(pre).toMatchObject({ file: 'images/preloader_cereus.bin', onFailure: 'abort', message: 'flash preloader error' });
+    const o = ops(p);
+    expect(o.slice(-2)).toEqual([
+      expect.objectContaining({ kind: 'lock', command: 'oem lock', onFailure: 'ignore', vendorUnchecked: true }),
+      expect.objectContaining({ kind: 'reboot', onFailure: 'ignore', vendorUnchecked: true }),
+    ]);
+  });
+
+  it('elish flash_all.sh: global flags before flash become typed flags; unchecked erase imagefv_a', () => {
+    const p = parse('xiaomi-elish-ab-flash_all.sh');
+    const vb = p.steps.filter((s) => s.kind === 'flash' && s.flags);
+    expect(vb.map(brief)).toEqual(['flash vbmeta_a images/vbmeta.img', 'flash vbmeta_system_a images/vbmeta_system.img']);
+    expect(vb[0]).toMatchObject({ flags: { disableVerity: true, disableVerification: true } });
+    expect(p.warnings.some((w) => w.includes('AVB verification disabled'))).toBe(true);
+    expect(p.steps.find((s) => s.kind === 'erase' && s.partition === 'imagefv_a')).toMatchObject({ onFailure: 'ignore', vendorUnchecked: true });
+    expect(ops(p).slice(-2).map(brief)).toEqual(['set_active a', 'reboot']);
+  });
+
+  it('surya .bat: two-product gate, block anti gate, foreign uploader lines flagged', () => {
+    const p = parse('xiaomi-surya-karna-pocox3-flash_all.bat');
+    expect(p.steps[0]).toMatchObject({ kind: 'gate.product', products: ['karna', 'surya'], message: 'Missmatching image and device' });
+    expect(p.steps[1]).toMatchObject({ kind: 'gate.anti-rollback', packageVersion: 2, message: 'current device antirollback version is greater than this package' });
+    const foreign = p.steps.filter((s) => s.foreign);
+    expect(foreign.map(brief)).toEqual(['reboot bootloader', 'flash recovery twrp.img', 'reboot recovery']);
+    expect(p.warnings.some((w) => w.includes('lines 76, 77, 78'))).toBe(true);
+  });
+
+  it('land .bat: product comes from the folder name (B7)', () => {
+    const china = parse('xiaomi-land-miui8-flash_all.bat', { folderName: 'land_images_china_8.0' });
+    const global = parse('xiaomi-land-miui8-flash_all.bat', { folderName: 'land_global_images' });
+    const g = (p: FlashPlan) => p.steps.find((s) => s.kind === 'gate.product') as Extract<PlanStep, { kind: 'gate.product' }>;
+    expect(g(china)).toMatchObject({ products: ['landx'], match: 'exact', patterns: ['^product: *landx$'] });
+    expect(g(global)).toMatchObject({ products: ['land'], match: 'exact' });
+    expect(g(global).derivation).toContain('does not contain "china"');
+    expect(new RegExp(g(global).patterns[0]!).test('product: landx')).toBe(false);
+  });
+
+  it('oxygen lock_crc .bat: secure gate; lmi: if exist … else yields both conditioned branches, twice', () => {
+    const o = parse('xiaomi-oxygen-miui11-n-flash_all_lock_crc.bat');
+    expect(o.source.mode).toBe('lock-crc');
+    expect(o.steps[1]).toMatchObject({ kind: 'gate.secure', message: 'current devices is not in secure mode, flashing terminated!' });
+    const l = parse('xiaomi-lmi-k30pro-flash_all.bat');
+    const exaid = l.steps.filter((s) => s.condition && s.condition.kind !== 'crc-supported');
+    expect(exaid.map((s) => `${brief(s)} if ${s.condition!.kind}`)).toEqual([
+      'flash exaid images/exaid.img if file-exists',
+      'erase exaid if file-missing',
+      'flash exaid images/exaid.img if file-exists',
+      'erase exaid if file-missing',
+    ]);
+  });
+
+  it('mido (derived): ERE alternatives, unlock gate, flash:raw becomes a blocking unknown gate', () => {
+    const p = parse('derived-xiaomi-mido-miui_full_stock.sh');
+    expect(p.steps[0]).toMatchObject({ kind: 'gate.product', products: ['MSM8953', 'mido'], match: 'exact', source: { dialect: 'ere' } });
+    expect(p.steps[1]).toMatchObject({ kind: 'gate.unlocked', pattern: 'Device unlocked: true', message: 'Device oem locked' });
+    expect(p.steps.find((s) => s.kind === 'gate.unknown')).toMatchObject({ line: 87, onFailure: 'abort' });
+  });
+
+  it('begonia (derived .bat): flags after the file, -w, reboot recovery, title and pause as notes', () => {
+    const p = parse('derived-xiaomi-begonia-mtk-modded-flash_all.bat');
+    expect(p.steps.find((s) => s.kind === 'flash' && s.partition === 'vbmeta')).toMatchObject({ flags: { disableVerity: true, disableVerification: true } });
+    expect(ops(p).slice(-2).map(brief)).toEqual(['wipe', 'reboot recovery']);
+    expect(p.steps[0]).toMatchObject({ kind: 'note', text: 'MIUI 12.5.7 Firmware (Merged with 12.5.1)' });
+    expect(p.steps.at(-1)).toMatchObject({ kind: 'note', text: 'pause' });
+  });
+
+  it('Google flash-all.sh: bootloader, reboot-bootloader, sleep, radio, update with -w and an android-info gate', () => {
+    const p = parse('google-maguro-galaxynexus-jdq39-flash-all.sh');
+    expect(p.source.family).toBe('google');
+    // the update zip's android-info.txt is a gate checked before the first write
+    expect(p.steps.map((s) => s.kind)).toEqual(['gate.android-info', 'flash', 'reboot', 'sleep', 'flash', 'reboot', 'sleep', 'update']);
+    expect(p.steps[0]).toMatchObject({ file: 'image-takju-jdq39.zip', requirements: null, line: 23 });
+    expect(p.steps[1]).toMatchObject({ partition: 'bootloader', file: 'bootloader-maguro-primelc03.img' });
+    expect(p.steps[2]).toMatchObject({ target: 'bootloader' });
+    expect(p.steps[3]).toMatchObject({ seconds: 5 });
+    expect(p.steps[7]).toMatchObject({ file: 'image-takju-jdq39.zip', wipe: true, skipReboot: false });
+    expect(p.steps.some((s) => s.foreign)).toBe(false);
+  });
+});
+
+describe('.sh and .bat twins give the same device operations', () => {
+  const twins = [
+    'xiaomi-raphaelin-v12-flash_all',
+    'xiaomi-raphaelin-v12-flash_all_lock',
+    'xiaomi-raphaelin-v12-flash_all_except_storage',
+    'xiaomi-liuqin-hyperos2-flash_all',
+    'xiaomi-liuqin-hyperos2-flash_all_except_storage',
+    'xiaomi-oxygen-miui11-n-flash_all',
+    'xiaomi-oxygen-miui11-n-flash_all_lock',
+    'xiaomi-oxygen-miui11-n-flash_all_except_storage',
+    'xiaomi-land-miui8-flash_all',
+    'xiaomi-land-miui8-flash_all_lock',
+    'xiaomi-land-miui8-flash_all_except_data_storage',
+    'xiaomi-cereus-mtk-flash_all_lock',
+    'google-maguro-galaxynexus-jdq39-flash-all',
+  ];
+  for (const t of twins) {
+    it(t, () => {
+      const a = ops(parse(`${t}.sh`)).map(opSignature);
+      const b = ops(parse(`${t}.bat`)).map(opSignature);
+      expect(b).toEqual(a);
+    });
+  }
+  it('land: the .sh is unchecked, the .bat checks flashes; the merged plan takes the stricter policy', () => {
+    const sh = parse('xiaomi-land-miui8-flash_all.sh');
+    const merged = mergeTwin(sh, parse('xiaomi-land-miui8-flash_all.bat', { folderName: 'land' }));
+    expect(merged.source.twin).toBe('xiaomi-land-miui8-flash_all.bat');
+    const tz = merged.steps.find((s) => s.kind === 'flash' && s.partition === 'tz')!;
+    expect(tz).toMatchObject({ onFailure: 'abort', message: 'Flash tz error' });
+    expect(tz.vendorUnchecked).toBeUndefined();
+    // unchecked in both: stays vendor-unchecked
+    expect(merged.steps.find((s) => s.kind === 'erase' && s.partition === 'mdtp')).toMatchObject({ onFailure: 'ignore', vendorUnchecked: true });
+    expect(ops(merged).map(opSignature)).toEqual(ops(sh).map(opSignature));
+  });
+  it('twins that disagree are not merged, with a warning', () => {
+    const merged = mergeTwin(parse('xiaomi-raphaelin-v12-flash_all.sh'), parse('xiaomi-raphaelin-v12-flash_all_lock.bat'));
+    expect(merged.source.twin).toBeUndefined();
+    expect(merged.warnings.at(-1)).toMatch(/different device operations/);
+  });
+});
+
+describe('unknown lines are errors naming file, line and text', () => {
+  const cases: Array<[string, 'sh' | 'bat', string, number]> = [
+    ['flash_all.sh', 'sh', 'fastboot $* erase boot\nrm -rf /\nfastboot $* reboot\n', 2],
+    ['flash_all.sh', 'sh', 'fastboot $* getvar product 2>&1 | grep "^product: *x"\nif [ $? -ne 0 ] ; then echo "M"; exit 1; fi\nfastboot $* boot `dirname $0`/images/boot.img\n', 3],
+    ['flash_all.sh', 'sh', 'fastboot $* flash boot `dirname $0`/../boot.img\n', 1],
+    ['flash_all.sh', 'sh', 'FOO=bar\n', 1],
+    ['flash_all.bat', 'bat', 'fastboot %* erase boot\r\ndel /q %~dp0images\r\n', 2],
+    ['flash_all.bat', 'bat', 'fastboot %* flash boot %~dp0images\\boot.img || @echo "x" && goto nowhere\n', 1],
+    ['flash_all.bat', 'bat', 'fastboot %* erase boot & del x\n', 1],
+  ];
+  for (const [file, dialect, text, line] of cases) {
+    it(`${dialect}: line ${line} of ${JSON.stringify(text.slice(0, 40))}`, () => {
+      let err: unknown;
+      try {
+        parseScript(text, { file, dialect });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ScriptParseError);
+      const e = err as ScriptParseError;
+      expect(e.exitCode).toBe(ExitCode.BAD_INPUT);
+      expect(e.file).toBe(file);
+      expect(e.line).toBe(line);
+      expect(e.text).toBe(text.split('\n')[line - 1]!.replace(/\r$/, ''));
+      expect(e.message).toContain(`${file}:${line}:`);
+    });
+  }
+  it('a CalyxOS script is rejected at its first unsupported line, not silently shortened', () => {
+    expect(() => parseScript('#!/bin/bash\n\nset -eu\nfastboot flash x x.img\n', { file: 'flash-all.sh', dialect: 'sh' })).toThrow(/flash-all\.sh:3: unrecognised line: "set -eu"/);
+  });
+  it('CRLF, tabs and missing final newline are accepted', () => {
+    const p = parseScript('fastboot\t%*   flash  boot  "%~dp0images\\boot.img"   || @echo "Flash boot error" && exit /B 1\r\nfastboot %* reboot', { file: 'flash_all.bat', dialect: 'bat' });
+    expect(p.steps.map(brief)).toEqual(['flash boot images/boot.img', 'reboot']);
+    expect(p.steps[0]).toMatchObject({ onFailure: 'abort', message: 'Flash boot error' });
+  });
+});
+
+describe('modes from file names', () => {
+  it('maps the MiFlash modes, old names included, with or without a provenance prefix', () => {
+    expect(modeFromName('flash_all.sh')).toBe('clean');
+    expect(modeFromName('flash_all.bat')).toBe('clean');
+    expect(modeFromName('flash_all_except_storage.bat')).toBe('keep-data');
+    expect(modeFromName('flash_all_except_data_storage.sh')).toBe('keep-data');
+    expect(modeFromName('xiaomi-ysl-miui12-flash_all_except_data.sh')).toBe('keep-data');
+    expect(modeFromName('flash_all_lock.sh')).toBe('lock');
+    expect(modeFromName('xiaomi-oxygen-miui11-n-flash_all_lock_crc.bat')).toBe('lock-crc');
+    expect(modeFromName('flash-all.sh')).toBe('clean');
+    expect(modeFromName('flash-base.sh')).toBe('other');
+  });
+  it('warns when a keep-data script touches userdata', () => {
+    const p = parseScript('fastboot $* flash userdata `dirname $0`/images/userdata.img\n', { file: 'flash_all_except_storage.sh', dialect: 'sh' });
+    expect(p.warnings[0]).toMatch(/keep-data script touches user data \(flash userdata\)/);
+  });
+});
+
+describe('variants outside the corpus (grammar §6)', () => {
+  it('.bat: split CRC block, keypress before exit, doubled separator, plain findstr product check', () => {
+    const text = [
+      'fastboot %* getvar product 2>&1 | findstr "raphael" || echo Missmatching image and device',
+      'fastboot %* getvar product 2>&1 | findstr "raphael" || exit /B 1',
+      'fastboot %* getvar crc 2>&1 | findstr /r /c:"^crc: 1"',
+      'if %errorlevel% equ 0 (',
+      '    fastboot %* flash crclist %~dp0\\images\\crclist.txt || @echo "Flash crclist error" && pause && exit /B 1',
+      ')',
+      'fastboot %* flash boot %~dp0\\images\\boot.img || @echo "Flash boot error" && pause && exit /B 1',
+      'fastboot %* oem fb_mode_set',
+    ].join('\n');
+    const p = parseScript(text, { file: 'flash_all.bat', dialect: 'bat' });
+    expect(p.steps[0]).toMatchObject({ kind: 'gate.product', products: ['raphael'], match: 'substring', onFailure: 'abort', message: 'Missmatching image and device' });
+    expect(new RegExp((p.steps[0] as Extract<PlanStep, { kind: 'gate.product' }>).patterns[0]!).test('product: raphaelin')).toBe(true);
+    expect(p.warnings.some((w) => w.includes('substring match'))).toBe(true);
+    expect(p.steps[1]).toMatchObject({ kind: 'flash', partition: 'crclist', file: 'images/crclist.txt', condition: { kind: 'crc-supported' }, message: 'Flash crclist error' });
+    expect(p.steps[2]).toMatchObject({ kind: 'flash', file: 'images/boot.img', onFailure: 'abort', message: 'Flash boot error' });
+    expect(p.steps[3]).toMatchObject({ kind: 'oem', args: ['fb_mode_set'], onFailure: 'ignore', vendorUnchecked: true });
+  });
+
+  it('--slot=other and --set-active=other (Google generator forms) become typed steps', () => {
+    const p = parseScript('fastboot flash --slot=other bootloader bootloader.img\nfastboot --set-active=other reboot-bootloader\nfastboot --skip-reboot -w update image.zip\n', { file: 'flash-all.sh', dialect: 'sh' });
+    expect(p.steps.map((s) => s.kind)).toEqual(['gate.android-info', 'flash', 'set-active', 'reboot', 'update']);
+    expect(p.steps[1]).toMatchObject({ flags: { slot: 'other' } });
+    expect(p.steps[2]).toMatchObject({ slot: 'other' });
+    expect(p.steps[4]).toMatchObject({ wipe: true, skipReboot: true });
+  });
+});
+
+describe('gates recognised by shape become blocking unknown gates', () => {
+  it('.sh: a hardware-revision threshold read with awk', () => {
+    const text = [
+      'hwv=`fastboot $* getvar hw-revision 2>&1 | awk \'/hw-revision/ {print $2}\'`',
+      'if [ -z "$hwv" ]; then hwv=0; fi',
+      'if [ $hwv -lt 3 ]; then echo "hardware too old"; exit 1; fi',
+      'fastboot $* flash boot `dirname $0`/images/boot.img',
+    ].join('\n');
+    const p = parseScript(text, { file: 'flash_all.sh', dialect: 'sh' });
+    expect(p.steps[0]).toMatchObject({ kind: 'gate.unknown', line: 3, onFailure: 'abort', message: 'hardware too old' });
+    expect((p.steps[0] as Extract<PlanStep, { kind: 'gate.unknown' }>).text).toContain('getvar hw-revision');
+    expect(p.steps[1]).toMatchObject({ kind: 'flash', partition: 'boot' });
+  });
+  it('.bat: a security patch level compared in a block', () => {
+    const text = [
+      'for /f "tokens=2 delims=: " %%i in (\'fastboot %* getvar spl 2^>^&1 ^| findstr /r /c:"spl:"\') do (set spl=%%i)',
+      'if [%spl%] EQU [] set spl=0',
+      'if %spl% GTR 2024-01-01 (',
+      '    echo device patch level is newer than this package',
+      '    exit /B 1',
+      ')',
+      'fastboot %* reboot',
+    ].join('\n');
+    const p = parseScript(text, { file: 'flash_all.bat', dialect: 'bat' });
+    expect(p.steps[0]).toMatchObject({ kind: 'gate.unknown', line: 3, message: 'device patch level is newer than this package' });
+    expect(p.steps[1]).toMatchObject({ kind: 'reboot' });
+  });
+});
