@@ -1,0 +1,258 @@
+// Device commands with AOSP fastboot muscle memory: devices, getvar, flash,
+// erase, reboot, set-active, oem, flashing. Only commander types load at
+// start-up; the protocol client, transports and UI load inside the actions.
+import type { Command } from 'commander';
+import type { FastbootClient } from '../../fastboot/client.js';
+import type { DeviceEvent } from '../../fastboot/events.js';
+import type { DeviceSpec } from '../../transport/open.js';
+
+interface GlobalOptions {
+  serial: string[];
+  all?: boolean;
+  json?: boolean;
+  sparseLimit?: string;
+  timeout: string;
+}
+
+interface DeviceContext {
+  spec: DeviceSpec;
+  name: string;
+  client: FastbootClient;
+  emit(e: DeviceEvent): void;
+  globals: GlobalOptions;
+  /** Prints one result line (stdout), prefixed with the device when several are in play. */
+  print(line: string, json: Record<string, unknown>): void;
+}
+
+export function registerDevice(program: Command): void {
+  program
+    .command('devices')
+    .description('list attached fastboot devices (USB)')
+    .option('-l, --long', 'also show vendor/product ids and the product name')
+    .action(async (opts: { long?: boolean }, cmd: Command) => listDevices(cmd.optsWithGlobals<GlobalOptions>(), Boolean(opts.long)));
+
+  program
+    .command('getvar')
+    .description("print a bootloader variable ('all' for every one) as NAME: VALUE")
+    .argument('<name>', "variable name, or 'all'")
+    .action(async (name: string, _o: unknown, cmd: Command) =>
+      forEachDevice(cmd, async (d) => {
+        if (name === 'all') {
+          for (const [k, v] of await d.client.getvarAll()) d.print(`${k}: ${v}`, { event: 'var', name: k, value: v });
+        } else {
+          const value = await d.client.getvar(name);
+          d.print(`${name}: ${value}`, { event: 'var', name, value });
+        }
+      }),
+    );
+
+  program
+    .command('flash')
+    .description('flash a ROM (folder, .tgz/.zip or plan .json), or IMAGE to PARTITION (split/resparsed as the AOSP client does)')
+    .argument('<target>', 'ROM folder / archive / plan .json, or a partition name (e.g. boot, boot_a, super) followed by IMAGE')
+    .argument('[image]', 'image file')
+    .option('--slot <slot>', "slot to flash: a, b, 'all' or 'other' (default: current slot)")
+    .option('--mode <mode>', 'ROM: clean (flash_all), keep-data (flash_all_except_storage) or lock (flash_all_lock)', 'clean')
+    .option('--script <file>', 'ROM: run this script of the ROM instead of the mode (e.g. flash_all.bat)')
+    .option('--yes', 'ROM: do not ask before erasing user data or locking')
+    .option('--dry-run', 'ROM: read getvars, check gates and images, print what would run; write nothing')
+    .option('--rom <dir>', 'ROM folder for a plan file (flash PLAN.json --rom DIR)')
+    .option('--cache <dir>', 'ROM: extract archives under DIR instead of beside them')
+    .action(async (target: string, image: string | undefined, opts: { slot?: string }, cmd: Command) => {
+      if (image === undefined) {
+        // One argument: a ROM folder, archive or plan file (src/cli/flash-rom.ts).
+        const { flashRom } = await import('../flash-rom.js');
+        process.exitCode = await flashRom(target, opts as import('../flash-rom.js').FlashRomOptions, cmd.optsWithGlobals<GlobalOptions>());
+        return;
+      }
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const sparseLimit = globals.sparseLimit === undefined ? undefined : (await import('../size.js')).parseSize(globals.sparseLimit, '-S');
+      await checkReadable(image);
+      await forEachDevice(cmd, async (d) => {
+        const { flashImage } = await import('../../fastboot/flash-image.js');
+        await withCtrlC(async (signal) => {
+          await flashImage(d.client, target, image, { sparseLimit, slot: opts.slot, onEvent: d.emit, signal });
+        });
+      });
+    });
+
+  program
+    .command('erase')
+    .description('erase PARTITION')
+    .argument('<partition>')
+    .option('--slot <slot>', "a, b, 'all' or 'other' (default: current slot)")
+    .action(async (partition: string, opts: { slot?: string }, cmd: Command) =>
+      forEachDevice(cmd, async (d) => {
+        const { erasePartition } = await import('../../fastboot/erase.js');
+        await erasePartition(d.client, partition, { slot: opts.slot, onEvent: d.emit });
+      }),
+    );
+
+  program
+    .command('reboot')
+    .description('reboot the device, or into bootloader | fastboot | recovery | edl')
+    .argument('[target]', 'bootloader, fastboot, recovery or edl')
+    .action(async (target: string | undefined, _o: unknown, cmd: Command) => reboot(cmd, target));
+
+  program
+    .command('reboot-bootloader')
+    .description('reboot into the bootloader (same as reboot bootloader)')
+    .action(async (_o: unknown, cmd: Command) => reboot(cmd, 'bootloader'));
+
+  program
+    .command('set-active')
+    .alias('set_active')
+    .description('make SLOT (a, b or other) the active slot')
+    .argument('<slot>')
+    .action(async (slotArg: string, _o: unknown, cmd: Command) =>
+      forEachDevice(cmd, async (d) => {
+        const { resolveSlotOption } = await import('../../fastboot/slots.js');
+        const { step } = await import('../../fastboot/events.js');
+        if (slotArg === 'all') {
+          const { BadInputError } = await import('../../errors.js');
+          throw new BadInputError("set-active: 'all' is not a slot; use a, b or other");
+        }
+        const slot = await resolveSlotOption(d.client, slotArg);
+        await step(d.emit, `Setting current slot to '${slot}'`, () => d.client.setActive(slot).then(() => {}));
+      }),
+    );
+
+  program
+    .command('oem')
+    .description('send a vendor command: oem ARGS… (space-joined)')
+    .argument('<args...>')
+    .allowUnknownOption()
+    .action(async (args: string[], _o: unknown, cmd: Command) =>
+      forEachDevice(cmd, async (d) => {
+        const { step } = await import('../../fastboot/events.js');
+        await step(d.emit, `oem ${args.join(' ')}`, () => d.client.oem(args).then(() => {}));
+      }),
+    );
+
+  program
+    .command('flashing')
+    .description('lock | unlock | lock_critical | unlock_critical | get_unlock_ability')
+    .argument('<sub...>')
+    .action(async (sub: string[], _o: unknown, cmd: Command) =>
+      forEachDevice(cmd, async (d) => {
+        const { step } = await import('../../fastboot/events.js');
+        await step(d.emit, `flashing ${sub.join(' ')}`, () => d.client.flashing(sub.join(' ')).then(() => {}));
+      }),
+    );
+}
+
+async function reboot(cmd: Command, target: string | undefined): Promise<void> {
+  const { REBOOT_TARGETS } = await import('../../fastboot/client.js');
+  if (target !== undefined && !(REBOOT_TARGETS as readonly string[]).includes(target)) {
+    const { BadInputError } = await import('../../errors.js');
+    throw new BadInputError(`unknown reboot target '${target}': expected one of ${REBOOT_TARGETS.join(', ')}`);
+  }
+  await forEachDevice(cmd, async (d) => {
+    const { step } = await import('../../fastboot/events.js');
+    const label = target === undefined ? 'Rebooting' : `Rebooting into ${target}`;
+    await step(d.emit, label, () => d.client.reboot(target as Parameters<FastbootClient['reboot']>[0]).then(() => {}));
+  });
+}
+
+/** Selects the device(s) from -s/--all/$ANDROID_SERIAL, connects, runs `fn` on each in turn. */
+async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Promise<void>): Promise<void> {
+  quietOnClosedStdout();
+  const globals = cmd.optsWithGlobals<GlobalOptions>();
+  const [{ selectDevices, formatDeviceSpec }, { connectFastboot }, { createRenderer }, { BadInputError }] = await Promise.all([
+    import('../../transport/open.js'),
+    import('../../fastboot/connect.js'),
+    import('../../ui/render.js'),
+    import('../../errors.js'),
+  ]);
+  const timeoutMs = Number(globals.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new BadInputError(`--timeout '${globals.timeout}': expected a positive number of milliseconds`);
+  const specs = await selectDevices({ serials: globals.serial ?? [], all: globals.all });
+  const renderer = await createRenderer({ json: globals.json });
+  const several = specs.length > 1;
+  try {
+    for (const spec of specs) {
+      const name = formatDeviceSpec(spec);
+      // Several devices: name the device (a label prefix for people, a field for programs).
+      const emit = (e: DeviceEvent) => renderer.event(!several ? e : globals.json ? ({ ...e, device: name } as unknown as DeviceEvent) : prefixEvent(e, name));
+      const client = await connectFastboot(spec, { timeoutMs, onEvent: emit });
+      const print = (line: string, json: Record<string, unknown>) => {
+        renderer.stop();
+        if (globals.json) process.stdout.write(JSON.stringify(several ? { device: name, ...json } : json) + '\n');
+        else process.stdout.write((several ? `${name}\t` : '') + line + '\n');
+      };
+      try {
+        await fn({ spec, name, client, emit, globals, print });
+      } finally {
+        await client.close().catch(() => {});
+      }
+    }
+  } finally {
+    renderer.stop();
+  }
+}
+
+function prefixEvent(e: DeviceEvent, name: string): DeviceEvent {
+  if (e.type === 'step-start' || e.type === 'step-done' || e.type === 'step-fail') return { ...e, label: `[${name}] ${e.label}` };
+  if (e.type === 'info' || e.type === 'warning') return { ...e, message: `[${name}] ${e.message}` };
+  return e;
+}
+
+/** Ctrl-C aborts the transfer between buffers; a second Ctrl-C exits at once. */
+async function withCtrlC<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctl = new AbortController();
+  const onSigint = () => {
+    if (ctl.signal.aborted) process.exit(130);
+    process.stderr.write('\nmiflash: stopping after the current buffer (Ctrl-C again to exit now)\n');
+    ctl.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await fn(ctl.signal);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+async function checkReadable(path: string): Promise<void> {
+  const { stat } = await import('node:fs/promises');
+  const { BadInputError } = await import('../../errors.js');
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    throw new BadInputError(`cannot read image ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!st.isFile()) throw new BadInputError(`${path} is not a regular file`);
+}
+
+async function listDevices(globals: GlobalOptions, long: boolean): Promise<void> {
+  quietOnClosedStdout();
+  const { listUsbDevices, FASTBOOT_USB_MATCH } = await import('../../transport/usb.js');
+  const { TransportError } = await import('../../errors.js');
+  let devices: Awaited<ReturnType<typeof listUsbDevices>> = [];
+  try {
+    devices = await listUsbDevices(FASTBOOT_USB_MATCH);
+  } catch (err) {
+    if (!(err instanceof TransportError)) throw err;
+    process.stderr.write(`miflash: warning: cannot scan USB: ${err.message}\n`);
+  }
+  for (const d of devices) {
+    const id = `usb:${d.portPath}`;
+    if (globals.json) {
+      process.stdout.write(JSON.stringify({ event: 'device', serial: d.serial, id, vendorId: d.vendorId, productId: d.productId, product: d.product, problem: d.problem }) + '\n');
+      continue;
+    }
+    const hex = (n: number) => n.toString(16).padStart(4, '0');
+    const extra = long ? `\t${hex(d.vendorId)}:${hex(d.productId)}${d.product ? ` ${d.product}` : ''}` : '';
+    const problem = d.problem ? `\t(${d.problem})` : '';
+    process.stdout.write(`${d.serial ?? '????????????'}\tfastboot\t${id}${extra}${problem}\n`);
+  }
+}
+
+/** `miflash getvar all | head`: a closed stdout ends the run quietly, as it does for other CLI tools. */
+function quietOnClosedStdout(): void {
+  process.stdout.once('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}

@@ -1,0 +1,18 @@
+// Opens a FastbootClient on a selected device, routing INFO/TEXT to an event sink.
+import { openDevice, type DeviceSpec } from '../transport/open.js';
+import { FastbootClient } from './client.js';
+import type { EventSink } from './events.js';
+
+export interface ConnectOptions {
+  timeoutMs?: number;
+  onEvent?: EventSink;
+}
+
+export async function connectFastboot(spec: DeviceSpec, opts: ConnectOptions = {}): Promise<FastbootClient> {
+  const transport = await openDevice(spec, { timeoutMs: opts.timeoutMs });
+  return new FastbootClient(transport, {
+    timeoutMs: opts.timeoutMs,
+    onInfo: (message) => opts.onEvent?.({ type: 'info', message }),
+    onText: (message) => opts.onEvent?.({ type: 'text', message }),
+  });
+}

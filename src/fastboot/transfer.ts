@@ -1,0 +1,234 @@
+// The transfer loop: streams a Payload (header bytes + file ranges + zeros) into
+// a transport through a small fixed pool of reusable buffers. File bytes are
+// read straight into a pool buffer (the only copy), up to `maxInFlight` writes
+// are outstanding, and they complete in order. Memory is poolSize × bufferSize
+// whatever the image size. Cancellation is checked between buffers.
+import { open, type FileHandle } from 'node:fs/promises';
+import { AbortedError, BadInputError } from '../errors.js';
+import { segmentLength, type Payload } from '../sparse/descriptor.js';
+import type { Transport } from '../transport/transport.js';
+
+export interface TransferProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  /** Average rate since the transfer started. */
+  rateBytesPerSec: number;
+  elapsedMs: number;
+}
+
+export interface SendOptions {
+  /** Bytes per pool buffer (= per write). Default: max(transport.preferredWriteSize, 1 MiB). */
+  bufferSize?: number;
+  /** Buffers in the pool. Default: in-flight depth + 1 (one filling while the others fly). */
+  poolSize?: number;
+  /** Writes outstanding at once. Default: transport.maxInFlight. */
+  maxInFlight?: number;
+  onProgress?(p: TransferProgress): void;
+  signal?: AbortSignal;
+  /** Per-write timeout passed to the transport. */
+  timeoutMs?: number;
+}
+
+export interface TransferStats {
+  bytes: number;
+  writes: number;
+  /** Distinct buffers allocated (never more than poolSize). */
+  buffersAllocated: number;
+  /** Deepest the write queue got. */
+  maxInFlightSeen: number;
+}
+
+export const DEFAULT_BUFFER_SIZE = 1024 * 1024;
+
+interface InFlight {
+  promise: Promise<void>;
+  buffer: Buffer;
+  length: number;
+}
+
+/** Sends `payload` (whose file segments refer to `sourcePath`) as one data phase. */
+export async function sendPayload(
+  transport: Transport,
+  sourcePath: string | null,
+  payload: Payload,
+  opts: SendOptions = {},
+): Promise<TransferStats> {
+  checkPayload(payload, sourcePath);
+  const loop = new TransferLoop(transport, payload.size, opts);
+  const fh = payload.segments.some((s) => s.kind === 'file') ? await openSource(sourcePath!) : null;
+  try {
+    await loop.run(payload, fh, sourcePath ?? '');
+    return loop.stats();
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Sends an in-memory buffer as one data phase (small payloads: signatures, tests). */
+export function sendBytes(transport: Transport, data: Uint8Array, opts: SendOptions = {}): Promise<TransferStats> {
+  return sendPayload(transport, null, { size: data.length, segments: [{ kind: 'bytes', data }] }, opts);
+}
+
+function checkPayload(payload: Payload, sourcePath: string | null): void {
+  let sum = 0;
+  for (const s of payload.segments) {
+    const n = segmentLength(s);
+    if (!Number.isSafeInteger(n) || n < 0) throw new BadInputError(`payload segment has an invalid length ${n}`);
+    if (s.kind === 'file' && (!Number.isSafeInteger(s.offset) || s.offset < 0)) {
+      throw new BadInputError(`payload segment has an invalid file offset ${s.offset}`);
+    }
+    if (s.kind === 'file' && sourcePath === null) throw new BadInputError('payload refers to a file but no source path was given');
+    sum += n;
+  }
+  if (sum !== payload.size) {
+    throw new BadInputError(`payload size ${payload.size} does not match the sum of its segments (${sum})`);
+  }
+}
+
+async function openSource(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (err) {
+    throw new BadInputError(`cannot open image ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+class TransferLoop {
+  private readonly bufferSize: number;
+  private readonly poolSize: number;
+  private readonly depth: number;
+  private readonly free: Buffer[] = [];
+  private readonly queue: InFlight[] = [];
+  private allocated = 0;
+  private current: Buffer | null = null;
+  private fill = 0;
+  private bytesDone = 0;
+  private writes = 0;
+  private maxSeen = 0;
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly total: number,
+    private readonly opts: SendOptions,
+  ) {
+    this.depth = Math.max(1, Math.floor(opts.maxInFlight ?? transport.maxInFlight ?? 1));
+    const size = opts.bufferSize ?? Math.max(transport.preferredWriteSize || 0, DEFAULT_BUFFER_SIZE);
+    // Never allocate more than the payload needs (a 4 KiB download gets a 4 KiB buffer).
+    this.bufferSize = Math.max(1, Math.min(size, total));
+    this.poolSize = Math.max(1, Math.floor(opts.poolSize ?? this.depth + 1));
+  }
+
+  stats(): TransferStats {
+    return { bytes: this.bytesDone, writes: this.writes, buffersAllocated: this.allocated, maxInFlightSeen: this.maxSeen };
+  }
+
+  async run(payload: Payload, fh: FileHandle | null, path: string): Promise<void> {
+    try {
+      for (const seg of payload.segments) {
+        if (seg.kind === 'bytes') await this.put(seg.data.length, (buf, at, n, done) => void buf.set(seg.data.subarray(done, done + n), at));
+        else if (seg.kind === 'zeros') await this.put(seg.length, (buf, at, n) => void buf.fill(0, at, at + n));
+        else await this.putFile(fh!, path, seg.offset, seg.length);
+      }
+      if (this.fill > 0) await this.flush();
+      while (this.queue.length > 0) await this.retireOldest();
+    } catch (err) {
+      // Let every outstanding write settle so nothing rejects unobserved.
+      await Promise.allSettled(this.queue.map((w) => w.promise));
+      this.queue.length = 0;
+      throw err;
+    }
+  }
+
+  /** Copies `length` bytes produced by `write` into pool buffers. */
+  private async put(length: number, write: (buf: Buffer, at: number, n: number, done: number) => void): Promise<void> {
+    let done = 0;
+    while (done < length) {
+      const buf = this.current ?? (await this.acquire());
+      const n = Math.min(length - done, buf.length - this.fill);
+      write(buf, this.fill, n, done);
+      this.fill += n;
+      done += n;
+      if (this.fill === buf.length) await this.flush();
+    }
+  }
+
+  private async putFile(fh: FileHandle, path: string, offset: number, length: number): Promise<void> {
+    let done = 0;
+    while (done < length) {
+      const buf = this.current ?? (await this.acquire());
+      const want = Math.min(length - done, buf.length - this.fill);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await fh.read(buf, this.fill, want, offset + done));
+      } catch (err) {
+        throw new BadInputError(`${path}: read failed at offset ${offset + done}: ${(err as Error).message}`, { cause: err });
+      }
+      if (bytesRead === 0) {
+        throw new BadInputError(`${path}: file ended at offset ${offset + done}, expected ${length - done} more bytes (was it truncated while flashing?)`);
+      }
+      this.fill += bytesRead;
+      done += bytesRead;
+      if (this.fill === buf.length) await this.flush();
+    }
+  }
+
+  /** Takes a free buffer, allocating lazily up to poolSize; checks for cancellation. */
+  private async acquire(): Promise<Buffer> {
+    this.checkAbort();
+    let buf = this.free.pop();
+    if (!buf && this.allocated < this.poolSize) {
+      this.allocated++;
+      buf = Buffer.allocUnsafeSlow(this.bufferSize); // own memory, not the shared small-buffer pool
+    }
+    while (!buf) {
+      await this.retireOldest();
+      buf = this.free.pop();
+    }
+    this.current = buf;
+    this.fill = 0;
+    return buf;
+  }
+
+  private async flush(): Promise<void> {
+    const buf = this.current!;
+    const length = this.fill;
+    this.current = null;
+    this.fill = 0;
+    while (this.queue.length >= this.depth) await this.retireOldest();
+    this.checkAbort();
+    const promise = this.transport.write(buf.subarray(0, length), { timeoutMs: this.opts.timeoutMs });
+    promise.catch(() => {}); // observed in retireOldest / allSettled
+    this.queue.push({ promise, buffer: buf, length });
+    this.writes++;
+    this.maxSeen = Math.max(this.maxSeen, this.queue.length);
+  }
+
+  private async retireOldest(): Promise<void> {
+    const w = this.queue[0]!;
+    await w.promise;
+    this.queue.shift();
+    this.bytesDone += w.length;
+    this.free.push(w.buffer);
+    this.report();
+  }
+
+  private report(): void {
+    if (!this.opts.onProgress) return;
+    const elapsedMs = performance.now() - this.started;
+    this.opts.onProgress({
+      bytesDone: this.bytesDone,
+      bytesTotal: this.total,
+      rateBytesPerSec: elapsedMs > 0 ? (this.bytesDone * 1000) / elapsedMs : 0,
+      elapsedMs,
+    });
+  }
+
+  private checkAbort(): void {
+    if (this.opts.signal?.aborted) {
+      throw new AbortedError(`transfer cancelled after ${this.bytesDone} of ${this.total} bytes`, {
+        hint: 'the device is still waiting for data; reboot it to the bootloader before retrying',
+      });
+    }
+  }
+}
