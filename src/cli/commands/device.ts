@@ -149,9 +149,25 @@ async function reboot(cmd: Command, target: string | undefined): Promise<void> {
   }
   await forEachDevice(cmd, async (d) => {
     const { step } = await import('../../fastboot/events.js');
+    if (target === 'edl') return rebootEdl(d, step);
     const label = target === undefined ? 'Rebooting' : `Rebooting into ${target}`;
     await step(d.emit, label, () => d.client.reboot(target as Parameters<FastbootClient['reboot']>[0]).then(() => {}));
   });
+}
+
+/**
+ * `reboot edl`: Xiaomi bootloaders take `oem edl`, older ones `reboot-edl`
+ * (src/edl/reboot.ts tries both). Over USB, wait for the 05c6:9008 device so the
+ * user knows the phone really is in EDL; a network device has no such signal.
+ */
+async function rebootEdl(d: DeviceContext, step: typeof import('../../fastboot/events.js').step): Promise<void> {
+  const { rebootToEdl } = await import('../../edl/reboot.js');
+  const waitForEdl =
+    d.spec.kind === 'usb' || d.spec.kind === 'serial'
+      ? async () => (await import('../../edl/usb.js')).waitForEdlDevice({ timeoutMs: 60_000 })
+      : undefined;
+  const result = await step(d.emit, 'Rebooting into EDL', () => rebootToEdl(d.client, { waitForEdl }));
+  d.print(`rebooted into EDL with '${result.command}'`, { event: 'reboot-edl', command: result.command });
 }
 
 /** Selects the device(s) from -s/--all/$ANDROID_SERIAL, connects, runs `fn` on each in turn. */
