@@ -1,0 +1,131 @@
+// Events a plan run emits, one schema per event name. `--json` writes them one
+// per line on stdout; the TTY and plain renderers are driven by the same
+// stream. Names and fields are a public contract: add, never rename.
+import { z } from 'zod';
+
+const Base = {
+  /** The device as the user names it (-s value, usb:PORTPATH, tcp:HOST:PORT). */
+  device: z.string(),
+  /** ISO-8601 timestamp. */
+  time: z.string(),
+};
+
+const StepRef = {
+  /** 0-based index into the plan's steps. */
+  step: z.number().int().nonnegative(),
+  kind: z.string(),
+  /** 1-based line in the script (0 = synthesised). */
+  line: z.number().int().nonnegative(),
+  /** Human summary, e.g. "flash xbl ← images/xbl.elf". */
+  label: z.string(),
+};
+
+export const StepStatusSchema = z.enum(['ok', 'failed', 'skipped', 'warning']);
+export type StepStatus = z.infer<typeof StepStatusSchema>;
+
+export const PlanEventSchema = z.discriminatedUnion('event', [
+  z.object({
+    event: z.literal('plan'),
+    ...Base,
+    script: z.string(),
+    mode: z.string(),
+    rom: z.string().optional(),
+    dryRun: z.boolean(),
+    /** Bytes of every image the plan sends (whole-plan percentage is by bytes). */
+    totalBytes: z.number().int().nonnegative(),
+    steps: z.array(z.object({ ...StepRef, bytes: z.number().int().nonnegative().optional() })),
+    warnings: z.array(z.string()),
+  }),
+  z.object({
+    event: z.literal('step-start'),
+    ...Base,
+    ...StepRef,
+    bytesTotal: z.number().int().nonnegative().optional(),
+  }),
+  z.object({
+    event: z.literal('progress'),
+    ...Base,
+    step: z.number().int().nonnegative(),
+    /** Bytes of this step's image sent so far. */
+    bytesDone: z.number().int().nonnegative(),
+    bytesTotal: z.number().int().nonnegative(),
+    rateBytesPerSec: z.number().nonnegative(),
+    /** Whole plan, by bytes. */
+    planBytesDone: z.number().int().nonnegative(),
+    planBytesTotal: z.number().int().nonnegative(),
+    percent: z.number().min(0).max(100),
+  }),
+  z.object({
+    event: z.literal('verify'),
+    ...Base,
+    /** Image being checked against md5sum.xml / crclist.txt before the first write (phase 1). */
+    file: z.string(),
+    bytesDone: z.number().int().nonnegative(),
+    bytesTotal: z.number().int().nonnegative(),
+  }),
+  z.object({
+    event: z.literal('step-end'),
+    ...Base,
+    ...StepRef,
+    status: StepStatusSchema,
+    durationMs: z.number().nonnegative(),
+    /** Why it failed / was skipped / warned; the script's own message when it has one. */
+    message: z.string().optional(),
+  }),
+  z.object({
+    event: z.literal('message'),
+    ...Base,
+    level: z.enum(['info', 'warning']),
+    /** 'device' = an INFO/TEXT line from the bootloader. */
+    source: z.enum(['miflash', 'device']),
+    text: z.string(),
+  }),
+  z.object({
+    event: z.literal('done'),
+    ...Base,
+    /** 'warning' = finished, but a step warned (a lock would not have run). */
+    status: z.enum(['ok', 'warning', 'dry-run']),
+    durationMs: z.number().nonnegative(),
+    stepsRun: z.number().int().nonnegative(),
+    bytesSent: z.number().int().nonnegative(),
+    warnings: z.array(z.string()),
+  }),
+  z.object({
+    event: z.literal('error'),
+    ...Base,
+    code: z.string(),
+    message: z.string(),
+    hint: z.string().optional(),
+    exitCode: z.number().int(),
+    /** The failed step, when a step failed (absent for refusals before any write). */
+    step: z.number().int().nonnegative().optional(),
+  }),
+]);
+
+export type PlanEvent = z.infer<typeof PlanEventSchema>;
+export type PlanEventName = PlanEvent['event'];
+export type PlanEventOf<N extends PlanEventName> = Extract<PlanEvent, { event: N }>;
+
+/** Event names, in the order a run emits them (documentation and tests). */
+export const PLAN_EVENT_NAMES = ['plan', 'step-start', 'progress', 'verify', 'step-end', 'message', 'done', 'error'] as const satisfies readonly PlanEventName[];
+
+/** At most this many `progress` (and, separately, `verify`) events per second per device. */
+export const PROGRESS_MAX_PER_SECOND = 10;
+
+/** Drops progress/verify events that come sooner than 1/PROGRESS_MAX_PER_SECOND after the last one of the same name. */
+export function progressThrottle(now: () => number = () => performance.now()): (e: PlanEvent) => boolean {
+  const gap = 1000 / PROGRESS_MAX_PER_SECOND;
+  const last = { progress: -Infinity, verify: -Infinity };
+  return (e) => {
+    if (e.event !== 'progress' && e.event !== 'verify') return true;
+    const t = now();
+    if (t - last[e.event] < gap) return false;
+    last[e.event] = t;
+    return true;
+  };
+}
+
+/** JSON Schema of the event stream (for consumers of --json). */
+export function planEventJsonSchema(): unknown {
+  return z.toJSONSchema(PlanEventSchema);
+}

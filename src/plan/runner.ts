@@ -1,0 +1,620 @@
+// Runs a flash plan against one device in two phases:
+//  1. read-only: getvars only. Every gate, every step condition, the download
+//     limit, and the ROM preflight (existence, sparse validity, md5sum.xml,
+//     crclist.txt, sparsecrclist.txt CRC and piece count at that limit). Any
+//     refusal here means nothing but getvars reached the device.
+//  2. the device operations, in script order, exactly as the vendor script
+//     sends them (same partition names, `_ab` included), with the failure
+//     policy of the grammar (§6): a failed flash/format/set_active always
+//     stops the plan, a failed erase of a vendor-unchecked line warns, a
+//     failed unchecked reboot is reported, and a lock never runs after any
+//     failure or warning.
+import { constants } from 'node:fs';
+import { access, copyFile, mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AbortedError, BadInputError, DeviceFailError, ExitCode, MiflashError, TransportError } from '../errors.js';
+import type { FastbootClient } from '../fastboot/client.js';
+import type { DeviceEvent } from '../fastboot/events.js';
+import { deviceSparseLimit, flashImage } from '../fastboot/flash-image.js';
+import { erasePartition } from '../fastboot/erase.js';
+import { resolveSlotOption } from '../fastboot/slots.js';
+import type { Rom } from '../rom/rom.js';
+import { touchesUserData } from '../rom/script/index.js';
+import { checkRomImages, type PreflightResult } from './preflight.js';
+import { DeviceFacts, describeGate, evaluateGate, type GateStep } from './gates.js';
+import { progressThrottle, type PlanEvent, type StepStatus } from './events.js';
+import { FlashPlanSchema, isGate, type FlashPlan, type PlanStep, type StepCondition } from './schema.js';
+
+export interface ConfirmRequest {
+  kind: 'user-data' | 'lock';
+  device: string;
+  question: string;
+  /** For 'lock': the answer the user must type (the product name). */
+  expect?: string;
+}
+
+export interface RunPlanOptions {
+  /** The ROM the plan's files are relative to. */
+  rom: Rom;
+  client: FastbootClient;
+  /** How the device is named in events (-s value). */
+  deviceId: string;
+  /** -S: split images larger than this; undefined/0 = the device's max-download-size. */
+  sparseLimit?: number;
+  /** Phase 1 only: read getvars, evaluate gates and preflight, report what would run. */
+  dryRun?: boolean;
+  /** Asked before a plan that erases/flashes user data and again before a lock; false = abort. Absent = refuse such plans. */
+  confirm?: (req: ConfirmRequest) => Promise<boolean>;
+  onEvent?: (e: PlanEvent) => void;
+  /** Raw fastboot step events (AOSP-style "Sending 'boot' ..." lines) for the human renderers. */
+  onDeviceEvent?: (e: DeviceEvent) => void;
+  signal?: AbortSignal;
+  /** Run steps marked foreign (lines without $* / %*). Default: skip them with a warning. */
+  allowForeign?: boolean;
+  /** Shared between runs of the same plan and ROM on several devices: image checks run once per download limit. */
+  preflightCache?: Map<string, Promise<PreflightResult>>;
+  /** Clock for event timestamps and throttling (tests). */
+  now?: () => number;
+}
+
+export interface StepOutcome {
+  step: number;
+  kind: PlanStep['kind'];
+  label: string;
+  status: StepStatus | 'not-run';
+  message?: string;
+}
+
+export interface RunPlanResult {
+  status: 'ok' | 'warning' | 'dry-run';
+  /** Device operations that ran (or, in a dry run, would run), as `fastboot` arguments. */
+  operations: string[];
+  steps: StepOutcome[];
+  warnings: string[];
+  bytesSent: number;
+  preflight: PreflightResult;
+  /** getvar answers read in phase 1. */
+  facts: Record<string, string | undefined>;
+  limit: number;
+}
+
+/** A plan step the runner cannot perform, refused before anything is sent. */
+const UNSUPPORTED: Partial<Record<PlanStep['kind'], string>> = {
+  format: 'format builds a filesystem on the host (mke2fs / make_f2fs), which miflash does not do',
+  wipe: '-w builds userdata/cache filesystems on the host, which miflash does not do',
+  update: 'fastboot update (Google image zips) is not supported yet',
+};
+
+/** Scratch partitions whose failed erase only warns (grammar §6). */
+const SCRATCH = /^(misc|config|DDR|ddr|mdtp|apdp|multiimgoem|imagefv)(_a|_b|_ab)?$|^imagefv/;
+
+const VBMETA = /^vbmeta(_[A-Za-z0-9]+)*$/;
+
+export function stepLabel(s: PlanStep): string {
+  switch (s.kind) {
+    case 'flash': {
+      const f = s.flags;
+      const opts = [f?.slot ? `--slot=${f.slot}` : '', f?.disableVerity ? '--disable-verity' : '', f?.disableVerification ? '--disable-verification' : '']
+        .filter(Boolean)
+        .join(' ');
+      return `flash ${opts ? `${opts} ` : ''}${s.partition} ${s.file}`;
+    }
+    case 'erase':
+      return `erase ${s.partition}`;
+    case 'format':
+      return `format${s.fsType ? `:${s.fsType}` : ''} ${s.partition}`;
+    case 'set-active':
+      return `set_active ${s.slot}`;
+    case 'reboot':
+      return s.target ? `reboot ${s.target}` : 'reboot';
+    case 'oem':
+      return `oem ${s.args.join(' ')}`;
+    case 'flashing':
+      return `flashing ${s.sub}`;
+    case 'lock':
+      return s.command;
+    case 'wipe':
+      return '-w (wipe userdata and cache)';
+    case 'update':
+      return `update ${s.file}`;
+    case 'sleep':
+      return `sleep ${s.seconds}`;
+    case 'note':
+      return s.text;
+    default:
+      return describeGate(s as GateStep);
+  }
+}
+
+/** Does the step erase or overwrite user data (userdata or metadata)? */
+export function touchesData(s: PlanStep): boolean {
+  if (touchesUserData(s)) return true;
+  return (s.kind === 'flash' || s.kind === 'erase' || s.kind === 'format') && /^metadata(_[ab])?$/.test(s.partition);
+}
+
+class RunContext {
+  readonly events: PlanEvent[] = [];
+  readonly throttle: (e: PlanEvent) => boolean;
+  readonly clock: () => number;
+
+  constructor(private readonly opts: RunPlanOptions) {
+    this.clock = opts.now ?? (() => performance.now());
+    this.throttle = progressThrottle(this.clock);
+  }
+
+  emit(e: DistributiveOmit<PlanEvent, 'device' | 'time'>): void {
+    const full = { ...e, device: this.opts.deviceId, time: new Date().toISOString() } as PlanEvent;
+    if (!this.throttle(full)) return;
+    this.opts.onEvent?.(full);
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export async function runPlan(planInput: FlashPlan, opts: RunPlanOptions): Promise<RunPlanResult> {
+  const ctx = new RunContext(opts);
+  let current: number | undefined;
+  try {
+    return await run(planInput, opts, ctx, (i) => (current = i));
+  } catch (err) {
+    const e = err instanceof MiflashError ? err : undefined;
+    ctx.emit({
+      event: 'error',
+      code: e?.code ?? 'internal',
+      message: err instanceof Error ? err.message : String(err),
+      ...(e?.hint ? { hint: e.hint } : {}),
+      exitCode: e?.exitCode ?? ExitCode.INTERNAL,
+      ...(current !== undefined ? { step: current } : {}),
+    });
+    throw err;
+  }
+}
+
+async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, setCurrent: (i: number | undefined) => void): Promise<RunPlanResult> {
+  const parsed = FlashPlanSchema.safeParse(planInput);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new BadInputError(`invalid flash plan: ${issue.path.join('.') || '(root)'}: ${issue.message}`, { code: 'plan.invalid' });
+  }
+  const plan = parsed.data;
+  const { client, rom } = opts;
+  const started = ctx.clock();
+  const warnings: string[] = [];
+  const outcomes: StepOutcome[] = plan.steps.map((s, i) => ({ step: i, kind: s.kind, label: stepLabel(s), status: 'not-run' }));
+
+  // ---- host-only checks: nothing sent yet ----
+  for (const [i, s] of plan.steps.entries()) {
+    const why = UNSUPPORTED[s.kind];
+    if (why && !(s.foreign && !opts.allowForeign)) {
+      throw new BadInputError(`${plan.source.script} line ${s.line} (step ${i + 1}, ${s.kind}): ${why}`, { code: 'plan.unsupported-step' });
+    }
+  }
+  const sizes = new Map<string, number>();
+  for (const s of plan.steps) {
+    if (s.kind !== 'flash' || (s.foreign && !opts.allowForeign)) continue;
+    const st = await stat(join(rom.root, s.file)).catch(() => undefined);
+    if (st) sizes.set(s.file, st.size);
+  }
+  const stepBytes = (s: PlanStep) => (s.kind === 'flash' ? (sizes.get(s.file) ?? 0) : 0);
+  const totalBytes = plan.steps.reduce((n, s) => n + (s.foreign && !opts.allowForeign ? 0 : stepBytes(s)), 0);
+  ctx.emit({
+    event: 'plan',
+    script: plan.source.script,
+    mode: plan.source.mode,
+    rom: rom.root,
+    dryRun: Boolean(opts.dryRun),
+    totalBytes,
+    steps: plan.steps.map((s, i) => ({ step: i, kind: s.kind, line: s.line, label: stepLabel(s), ...(s.kind === 'flash' ? { bytes: stepBytes(s) } : {}) })),
+    warnings: plan.warnings,
+  });
+  for (const w of plan.warnings) ctx.emit({ event: 'message', level: 'warning', source: 'miflash', text: w });
+
+  // ---- phase 1: read-only ----
+  const facts = new DeviceFacts(client);
+  for (const [i, s] of plan.steps.entries()) {
+    if (!isGate(s)) continue;
+    const label = stepLabel(s);
+    const t0 = ctx.clock();
+    setCurrent(i);
+    ctx.emit({ event: 'step-start', step: i, kind: s.kind, line: s.line, label });
+    const out = await evaluateGate(s as GateStep, facts);
+    const durationMs = ctx.clock() - t0;
+    if (out.ok) {
+      outcomes[i]!.status = 'ok';
+      ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'ok', durationMs, message: out.detail });
+      continue;
+    }
+    if (s.onFailure === 'ignore' && s.kind !== 'gate.unknown') {
+      const text = `${label}: ${out.detail} (the vendor script does not stop here; a lock will not run)`;
+      warnings.push(text);
+      outcomes[i]!.status = 'warning';
+      ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'warning', durationMs, message: out.detail });
+      continue;
+    }
+    outcomes[i]!.status = 'failed';
+    ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'failed', durationMs, message: out.error!.message });
+    throw out.error!;
+  }
+  setCurrent(undefined);
+  await implicitAntiRollback(plan, rom, facts, ctx);
+
+  // Conditions, decided now so phase 2 asks the device nothing new.
+  const runs: boolean[] = [];
+  const skipWhy: Array<string | undefined> = [];
+  for (const s of plan.steps) {
+    if (s.foreign && !opts.allowForeign) {
+      runs.push(false);
+      skipWhy.push(`line ${s.line} is not vendor content (no $* / %*); skipped`);
+      continue;
+    }
+    const ok = s.condition ? await conditionHolds(s.condition, facts, rom) : true;
+    runs.push(ok);
+    skipWhy.push(ok ? undefined : `condition not met: ${describeCondition(s.condition!)}`);
+  }
+
+  const limit = opts.sparseLimit !== undefined && opts.sparseLimit > 0 ? opts.sparseLimit : await deviceSparseLimit(client);
+  const effective: FlashPlan = { ...plan, steps: plan.steps.filter((_, i) => runs[i]) };
+  const check = () =>
+    checkRomImages(rom, effective, {
+      limit,
+      includeForeign: Boolean(opts.allowForeign),
+      onProgress: (p) => ctx.emit({ event: 'verify', file: p.file, bytesDone: p.done, bytesTotal: p.total }),
+    });
+  // Several devices flashing one ROM share the (streamed, possibly long) image checks.
+  const key = `${limit}|${runs.map((r) => (r ? 1 : 0)).join('')}`;
+  let pending = opts.preflightCache?.get(key);
+  if (!pending) {
+    pending = check();
+    opts.preflightCache?.set(key, pending);
+  }
+  const preflight = await pending;
+  for (const w of preflight.warnings) {
+    ctx.emit({ event: 'message', level: 'info', source: 'miflash', text: w });
+  }
+  const vbmetaPatches = await checkVbmeta(effective, rom);
+
+  const operations = plan.steps.flatMap((s, i) => (runs[i] && !isGate(s) && s.kind !== 'note' && s.kind !== 'sleep' ? [stepLabel(s)] : []));
+  const factsSnapshot = facts.snapshot();
+
+  if (opts.dryRun) {
+    for (const [i, s] of plan.steps.entries()) {
+      if (isGate(s)) continue;
+      outcomes[i]!.status = 'skipped';
+      const message = runs[i] ? `dry run: would ${stepLabel(s)}` : skipWhy[i]!;
+      outcomes[i]!.message = message;
+      ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label: stepLabel(s), status: 'skipped', durationMs: 0, message });
+    }
+    ctx.emit({ event: 'done', status: 'dry-run', durationMs: ctx.clock() - started, stepsRun: 0, bytesSent: 0, warnings });
+    return { status: 'dry-run', operations, steps: outcomes, warnings, bytesSent: 0, preflight, facts: factsSnapshot, limit };
+  }
+
+  // ---- confirmations (after the gates, before the first write) ----
+  const product = (await facts.get('product')) ?? plan.product?.device ?? 'this device';
+  const willRun = plan.steps.filter((_, i) => runs[i]);
+  if (willRun.some(touchesData)) {
+    await ask(opts, {
+      kind: 'user-data',
+      device: opts.deviceId,
+      question: `${opts.deviceId} (${product}): ${plan.source.script} erases all user data (userdata/metadata). Continue?`,
+    });
+  }
+  if (willRun.some((s) => s.kind === 'lock')) {
+    await ask(opts, {
+      kind: 'lock',
+      device: opts.deviceId,
+      question: `${opts.deviceId}: ${plan.source.script} ends by LOCKING the bootloader; a locked phone with a bad image may not boot. Type the product name (${product}) to lock`,
+      expect: product,
+    });
+  }
+
+  // ---- phase 2: device operations ----
+  let planBytesDone = 0;
+  const sentBefore = client.stats.bytesSent;
+  let stepsRun = 0;
+  const tmp = vbmetaPatches.size > 0 ? await mkdtemp(join(tmpdir(), 'miflash-vbmeta-')) : undefined;
+  try {
+    for (const [i, s] of plan.steps.entries()) {
+      if (isGate(s)) continue;
+      if (opts.signal?.aborted) throw new AbortedError(`aborted by the user before step ${i + 1} (${stepLabel(s)})`);
+      const label = stepLabel(s);
+      const base = { step: i, kind: s.kind, line: s.line, label };
+      if (s.kind === 'note') {
+        ctx.emit({ event: 'message', level: 'info', source: 'miflash', text: s.text });
+        outcomes[i]!.status = 'ok';
+        continue;
+      }
+      if (!runs[i]) {
+        outcomes[i]!.status = 'skipped';
+        outcomes[i]!.message = skipWhy[i];
+        if (s.foreign) warnings.push(skipWhy[i]!);
+        else planBytesDone += stepBytes(s); // counted in the plan's total: keep the percentage honest
+        ctx.emit({ event: 'step-end', ...base, status: 'skipped', durationMs: 0, message: skipWhy[i]! });
+        continue;
+      }
+      if (s.kind === 'lock' && warnings.length > 0) {
+        const message = `not locking: an earlier step warned (${warnings[0]})`;
+        outcomes[i]!.status = 'skipped';
+        outcomes[i]!.message = message;
+        ctx.emit({ event: 'step-end', ...base, status: 'skipped', durationMs: 0, message });
+        throw new DeviceFailError(`${plan.source.script} line ${s.line}: ${message}; the device was flashed but is still unlocked`, {
+          code: 'plan.lock-refused',
+          hint: 'fix the cause and flash again; miflash never locks a device after a failure or warning',
+        });
+      }
+      setCurrent(i);
+      const bytesTotal = stepBytes(s);
+      const t0 = ctx.clock();
+      ctx.emit({ event: 'step-start', ...base, ...(bytesTotal > 0 ? { bytesTotal } : {}) });
+      stepsRun++;
+      const stepStartBytes = planBytesDone;
+      let piecesDone = 0;
+      let pieceDone = 0;
+      const onFb = (e: DeviceEvent) => {
+        opts.onDeviceEvent?.(e);
+        if (e.type === 'step-progress') {
+          pieceDone = e.bytesDone;
+          const done = Math.min(bytesTotal, piecesDone + pieceDone);
+          const planDone = Math.min(totalBytes, stepStartBytes + done);
+          ctx.emit({
+            event: 'progress',
+            step: i,
+            bytesDone: done,
+            bytesTotal,
+            rateBytesPerSec: Math.max(0, e.rateBytesPerSec),
+            planBytesDone: planDone,
+            planBytesTotal: totalBytes,
+            percent: totalBytes > 0 ? Math.min(100, (planDone / totalBytes) * 100) : 100,
+          });
+        } else if (e.type === 'step-done' && pieceDone > 0) {
+          piecesDone += pieceDone;
+          pieceDone = 0;
+        } else if (e.type === 'warning') {
+          ctx.emit({ event: 'message', level: 'warning', source: 'miflash', text: e.message });
+        }
+      };
+      try {
+        await perform(s, { opts, rom, onFb, vbmeta: vbmetaPatches, tmp });
+      } catch (err) {
+        const durationMs = ctx.clock() - t0;
+        const message = err instanceof Error ? err.message : String(err);
+        const policy = failurePolicy(s, err, plan.steps.slice(i + 1).filter((_, j) => runs[i + 1 + j]));
+        if (policy === 'abort') {
+          outcomes[i]!.status = 'failed';
+          outcomes[i]!.message = message;
+          ctx.emit({ event: 'step-end', ...base, status: 'failed', durationMs, message });
+          throw withStep(err, plan, s);
+        }
+        const text = `${label} failed (${message}); the vendor script does not check this line, continuing`;
+        warnings.push(text);
+        outcomes[i]!.status = 'warning';
+        outcomes[i]!.message = message;
+        ctx.emit({ event: 'step-end', ...base, status: 'warning', durationMs, message });
+        ctx.emit({ event: 'message', level: 'warning', source: 'miflash', text });
+        planBytesDone = stepStartBytes + bytesTotal;
+        continue;
+      }
+      planBytesDone = stepStartBytes + bytesTotal;
+      outcomes[i]!.status = 'ok';
+      ctx.emit({ event: 'step-end', ...base, status: 'ok', durationMs: ctx.clock() - t0 });
+    }
+  } finally {
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  }
+  setCurrent(undefined);
+  const bytesSent = client.stats.bytesSent - sentBefore;
+  const status = warnings.length > 0 ? 'warning' : 'ok';
+  ctx.emit({ event: 'done', status, durationMs: ctx.clock() - started, stepsRun, bytesSent, warnings });
+  return { status, operations, steps: outcomes, warnings, bytesSent, preflight, facts: factsSnapshot, limit };
+}
+
+/**
+ * A package with images/anti_version.txt whose script has no anti-rollback
+ * check (hand-edited plans, some derived scripts) is still checked: flashing
+ * below the device's anti version can brick it.
+ */
+async function implicitAntiRollback(plan: FlashPlan, rom: Rom, facts: DeviceFacts, ctx: RunContext): Promise<void> {
+  if (rom.antiVersion === undefined || plan.steps.some((s) => s.kind === 'gate.anti-rollback')) return;
+  const out = await evaluateGate(
+    { kind: 'gate.anti-rollback', line: 0, onFailure: 'abort', packageVersion: rom.antiVersion, variable: 'anti', from: 'anti_version.txt' },
+    facts,
+  );
+  if (!out.ok) throw out.error!;
+  ctx.emit({ event: 'message', level: 'info', source: 'miflash', text: `images/anti_version.txt: ${out.detail}` });
+}
+
+async function ask(opts: RunPlanOptions, req: ConfirmRequest): Promise<void> {
+  if (!opts.confirm) {
+    throw new AbortedError(`${req.device}: confirmation needed (${req.kind === 'lock' ? 'the plan locks the bootloader' : 'the plan erases user data'}) and none can be asked`, {
+      hint: 'pass --yes to confirm in advance',
+    });
+  }
+  if (!(await opts.confirm(req))) {
+    throw new AbortedError(`${req.device}: not confirmed; nothing has been written to the device`);
+  }
+}
+
+/**
+ * What a failure of `s` means for the rest of the plan. A checked line aborts.
+ * An unchecked one aborts anyway for flash/format/set_active (a half-written
+ * boot chain can brick the device) and for a broken link; an erase of a
+ * scratch partition or of one flashed later, a reboot and vendor oem commands
+ * warn and continue.
+ */
+export function failurePolicy(s: PlanStep, err: unknown, later: PlanStep[] = []): 'abort' | 'warn' {
+  if (err instanceof AbortedError || err instanceof TransportError) return 'abort';
+  if (!(err instanceof DeviceFailError)) return 'abort';
+  if (s.onFailure === 'abort') return 'abort';
+  switch (s.kind) {
+    case 'flash':
+    case 'format':
+    case 'set-active':
+    case 'update':
+    case 'wipe':
+      return 'abort';
+    case 'erase':
+      // Only a scratch partition, or one the plan writes again later (grammar §6).
+      return SCRATCH.test(s.partition) || later.some((l) => l.kind === 'flash' && l.partition === s.partition) ? 'warn' : 'abort';
+    case 'reboot':
+    case 'oem':
+    case 'flashing':
+    case 'lock':
+      return 'warn';
+    default:
+      return 'abort';
+  }
+}
+
+/** Prefixes a step failure with the script line and the vendor's own message. */
+function withStep(err: unknown, plan: FlashPlan, s: PlanStep): unknown {
+  if (err instanceof MiflashError) {
+    const where = `${plan.source.script} line ${s.line} (${stepLabel(s)})`;
+    if (!err.message.startsWith(where)) err.message = `${where}${s.message ? ` [${s.message}]` : ''}: ${err.message}`;
+  }
+  return err;
+}
+
+async function conditionHolds(c: StepCondition, facts: DeviceFacts, rom: Rom): Promise<boolean> {
+  switch (c.kind) {
+    case 'crc-supported':
+      return (await facts.get('crc')) === '1';
+    case 'partition-exists':
+      return (await facts.get(`partition-type:${c.partition}`)) !== undefined;
+    case 'file-exists':
+    case 'file-missing': {
+      const there = await access(join(rom.root, c.file), constants.F_OK).then(
+        () => true,
+        () => false,
+      );
+      return there === (c.kind === 'file-exists');
+    }
+  }
+}
+
+function describeCondition(c: StepCondition): string {
+  switch (c.kind) {
+    case 'crc-supported':
+      return "the device does not answer 'getvar crc' with 1";
+    case 'partition-exists':
+      return `the device has no partition ${c.partition}`;
+    case 'file-exists':
+      return `${c.file} is not in the ROM`;
+    case 'file-missing':
+      return `${c.file} is in the ROM`;
+  }
+}
+
+/** vbmeta flags: byte 123 of the AVB header (0x01 verity, 0x02 verification), as the AOSP client patches them. */
+const AVB_FLAGS_OFFSET = 123;
+const AVB_HEADER_SIZE = 256;
+
+async function checkVbmeta(plan: FlashPlan, rom: Rom): Promise<Map<PlanStep, number>> {
+  const out = new Map<PlanStep, number>();
+  for (const s of plan.steps) {
+    if (s.kind !== 'flash' || !(s.flags?.disableVerity || s.flags?.disableVerification)) continue;
+    if (!VBMETA.test(s.partition)) continue; // the AOSP client ignores the flags for other partitions
+    const path = join(rom.root, s.file);
+    const fh = await open(path, 'r');
+    try {
+      const head = Buffer.alloc(AVB_HEADER_SIZE);
+      const { bytesRead } = await fh.read(head, 0, AVB_HEADER_SIZE, 0);
+      if (bytesRead < AVB_HEADER_SIZE || head.toString('latin1', 0, 4) !== 'AVB0') {
+        throw new BadInputError(`${s.file} (partition ${s.partition}): not a vbmeta image (no AVB0 header), so --disable-verity/--disable-verification cannot be applied (script line ${s.line})`, {
+          code: 'rom.vbmeta-invalid',
+          hint: 'nothing has been written to the device',
+        });
+      }
+      out.set(s, (s.flags.disableVerity ? 0x01 : 0) | (s.flags.disableVerification ? 0x02 : 0));
+    } finally {
+      await fh.close();
+    }
+  }
+  return out;
+}
+
+async function patchedVbmeta(src: string, flags: number, tmp: string, name: string): Promise<string> {
+  const dst = join(tmp, `${name}.img`);
+  await copyFile(src, dst);
+  const fh = await open(dst, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, AVB_FLAGS_OFFSET);
+    b[0]! |= flags;
+    await fh.write(b, 0, 1, AVB_FLAGS_OFFSET);
+  } finally {
+    await fh.close();
+  }
+  return dst;
+}
+
+interface PerformContext {
+  opts: RunPlanOptions;
+  rom: Rom;
+  onFb: (e: DeviceEvent) => void;
+  vbmeta: Map<PlanStep, number>;
+  tmp: string | undefined;
+}
+
+async function perform(s: PlanStep, c: PerformContext): Promise<void> {
+  const { client, signal, sparseLimit } = c.opts;
+  switch (s.kind) {
+    case 'flash': {
+      let path = join(c.rom.root, s.file);
+      const flags = c.vbmeta.get(s);
+      if (flags !== undefined) path = await patchedVbmeta(path, flags, c.tmp!, s.partition);
+      await flashImage(client, s.partition, path, {
+        ...(sparseLimit !== undefined ? { sparseLimit } : {}),
+        ...(s.flags?.slot ? { slot: s.flags.slot } : {}),
+        onEvent: c.onFb,
+        ...(signal ? { signal } : {}),
+      });
+      return;
+    }
+    case 'erase':
+      await erasePartition(client, s.partition, { onEvent: c.onFb });
+      return;
+    case 'set-active': {
+      const slot = await resolveSlotOption(client, s.slot);
+      await fbStep(c, `Setting current slot to '${slot}'`, () => client.setActive(slot));
+      return;
+    }
+    case 'reboot':
+      await fbStep(c, s.target ? `Rebooting into ${s.target}` : 'Rebooting', () => client.reboot(s.target));
+      return;
+    case 'oem':
+      await fbStep(c, `oem ${s.args.join(' ')}`, () => client.oem(s.args));
+      return;
+    case 'flashing':
+      await fbStep(c, `flashing ${s.sub}`, () => client.flashing(s.sub));
+      return;
+    case 'lock':
+      await fbStep(c, s.command, () => client.command(s.command));
+      return;
+    case 'sleep':
+      await sleep(s.seconds * 1000, signal);
+      return;
+    default:
+      throw new BadInputError(`step kind ${s.kind} cannot run`, { code: 'plan.unsupported-step' });
+  }
+}
+
+async function fbStep(c: PerformContext, label: string, fn: () => Promise<unknown>): Promise<void> {
+  const { step } = await import('../fastboot/events.js');
+  await step(c.onFb, label, async () => {
+    await fn();
+  });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(new AbortedError());
+      },
+      { once: true },
+    );
+  });
+}
