@@ -19,11 +19,33 @@ export interface RunningFastbootEmulator {
   close(): Promise<void>;
 }
 
-/** Start an emulated device listening on `listen` ('tcp:127.0.0.1:0' picks a free port). */
+/**
+ * Start an emulated device listening on `listen`: 'tcp:127.0.0.1:0' or
+ * 'udp:127.0.0.1:0' (port 0 picks a free port).
+ */
 export async function startFastbootEmulator(listen: string, opts: FastbootEmulatorOptions): Promise<RunningFastbootEmulator> {
   const device = new EmulatedFastbootDevice(opts);
-  const server = await listenTcp(listen, device);
+  const server = listen.startsWith('udp:') ? await listenUdp(listen, device) : await listenTcp(listen, device);
   return { address: server.address, port: server.port, log: device.log, device, close: server.close };
+}
+
+/** Network fastboot over UDP: each host session (init packet) gets the same device. */
+async function listenUdp(listen: string, device: EmulatedFastbootDevice): Promise<{ address: string; port: number; close(): Promise<void> }> {
+  const { listenUdpDevice } = await import('../../transport/udp-server.js');
+  const sessions = new Set<Promise<void>>();
+  const server = await listenUdpDevice(listen, (transport) => {
+    const run = serveTransport(device, transport).catch(() => undefined);
+    sessions.add(run);
+    void run.finally(() => sessions.delete(run));
+  });
+  return {
+    address: server.address,
+    port: server.port,
+    close: async () => {
+      await server.close();
+      await Promise.allSettled([...sessions]);
+    },
+  };
 }
 
 /**
