@@ -2,6 +2,7 @@
 // merges its .sh/.bat twin (stricter failure policy wins), resolves host-side
 // conditions (`if exist`), fills the package anti version and android-info
 // requirements, and adds a misc.txt product gate when the script has none.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative } from 'node:path';
 import { BadInputError } from '../errors.js';
@@ -61,7 +62,29 @@ async function parseFile(rom: Rom, s: RomScript): Promise<FlashPlan> {
     dialect: s.dialect,
     ...(rom.antiVersion !== undefined ? { antiVersion: rom.antiVersion } : {}),
     folderName: basename(rom.root),
+    readRomText: (file) => readSmallText(rom.root, file),
   });
+}
+
+/** A side-car text file a gate compares against (e.g. images/security_patch_level.txt); undefined when missing or not a regular file. */
+function readSmallText(root: string, file: string): string | undefined {
+  // The parser only passes paths it resolved inside the ROM (no `..`, not absolute).
+  let fd: number;
+  try {
+    fd = openSync(join(root, file), 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    // A value file is one short line; a larger one is read only far enough to be shown as invalid.
+    const buf = Buffer.alloc(Math.min(st.size, 4096));
+    readSync(fd, buf, 0, buf.length, 0);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export async function planForRom(rom: Rom, opts: PlanForRomOptions = {}): Promise<FlashPlan> {

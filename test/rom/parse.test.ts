@@ -306,7 +306,9 @@ describe('variants outside the corpus (grammar §6)', () => {
   });
 });
 
-describe('gates recognised by shape become blocking unknown gates', () => {
+// H9: these two shapes are now interpreted (grammar §6: hw-revision threshold → gate.hw-revision, patch level →
+// gate.security-patch-level); shapes miflash cannot interpret still become blocking gate.unknown (last case).
+describe('gates recognised by shape', () => {
   it('.sh: a hardware-revision threshold read with awk', () => {
     const text = [
       'hwv=`fastboot $* getvar hw-revision 2>&1 | awk \'/hw-revision/ {print $2}\'`',
@@ -315,8 +317,7 @@ describe('gates recognised by shape become blocking unknown gates', () => {
       'fastboot $* flash boot `dirname $0`/images/boot.img',
     ].join('\n');
     const p = parseScript(text, { file: 'flash_all.sh', dialect: 'sh' });
-    expect(p.steps[0]).toMatchObject({ kind: 'gate.unknown', line: 3, onFailure: 'abort', message: 'hardware too old' });
-    expect((p.steps[0] as Extract<PlanStep, { kind: 'gate.unknown' }>).text).toContain('getvar hw-revision');
+    expect(p.steps[0]).toEqual({ kind: 'gate.hw-revision', line: 3, onFailure: 'abort', message: 'hardware too old', variable: 'hw-revision', min: 3 });
     expect(p.steps[1]).toMatchObject({ kind: 'flash', partition: 'boot' });
   });
   it('.bat: a security patch level compared in a block', () => {
@@ -330,7 +331,26 @@ describe('gates recognised by shape become blocking unknown gates', () => {
       'fastboot %* reboot',
     ].join('\n');
     const p = parseScript(text, { file: 'flash_all.bat', dialect: 'bat' });
-    expect(p.steps[0]).toMatchObject({ kind: 'gate.unknown', line: 3, message: 'device patch level is newer than this package' });
+    expect(p.steps[0]).toEqual({
+      kind: 'gate.security-patch-level',
+      line: 3,
+      onFailure: 'abort',
+      message: 'device patch level is newer than this package',
+      variable: 'spl',
+      packageLevel: '2024-01-01',
+    });
     expect(p.steps[1]).toMatchObject({ kind: 'reboot' });
+  });
+  it('a gate-shaped check on a value miflash cannot interpret is a blocking gate.unknown naming the line', () => {
+    const text = [
+      'bat=`fastboot $* getvar battery-voltage 2>&1 | awk \'/battery-voltage/ {print $2}\'`',
+      'if [ $bat -lt 3600 ]; then echo "battery too low"; exit 1; fi',
+      'fastboot $* reboot',
+    ].join('\n');
+    const p = parseScript(text, { file: 'flash_all.sh', dialect: 'sh' });
+    expect(p.steps[0]).toMatchObject({ kind: 'gate.unknown', line: 2, onFailure: 'abort', message: 'battery too low' });
+    // the unknown gate quotes both the read and the comparison
+    expect((p.steps[0] as Extract<PlanStep, { kind: 'gate.unknown' }>).text).toBe(`${text.split('\n')[0]} / ${text.split('\n')[1]}`);
+    expect((p.steps[0] as Extract<PlanStep, { kind: 'gate.unknown' }>).reason).toMatch(/getvar battery-voltage/);
   });
 });

@@ -1,8 +1,9 @@
 // Parser for Xiaomi flash_all*.bat (and Google flash-all.bat): cmd.exe
 // precedence (`|` > `&&` > `||` > `&`), so `A || @echo M && exit /B 1` is
 // A || (echo && exit) = abort(M). Recognises the forms of
-// flash-script-grammar.md §4/§5/§10; anything else is a ScriptParseError.
-import type { PlanStep } from '../../plan/schema.js';
+// flash-script-grammar.md §4/§5/§6/§10; gates are recognised by shape
+// (shape-gate.ts); anything else is a ScriptParseError.
+import type { PlanStep, StepCondition } from '../../plan/schema.js';
 import {
   ScriptParseError,
   type SourceLine,
@@ -13,13 +14,14 @@ import {
   unquote,
   words,
 } from './common.js';
-import { antiGate, finishFamily } from './sh.js';
+import { blockCondition, deviceSide, interpretShapeGate, newShapeEnv, type CmpOp, type Operand, type ShapeCompare, type ShapeEnv } from './shape-gate.js';
+import { finishFamily, reportUnused } from './sh.js';
 import type { ParseOptions, ParsedScript } from './types.js';
 
 type Block =
-  | { kind: 'crc'; line: SourceLine }
+  | { kind: 'cond'; line: SourceLine; condition: StepCondition; label: string; branch: 'then' | 'else' }
   | { kind: 'if-exist'; line: SourceLine; file: string; branch: 'then' | 'else' }
-  | { kind: 'anti'; line: SourceLine; message?: string; exit?: boolean; unknown?: SourceLine };
+  | { kind: 'gate'; line: SourceLine; compare: ShapeCompare | undefined; message?: string; exit?: boolean };
 
 interface Tail {
   message?: string;
@@ -36,23 +38,22 @@ interface Test {
   line: SourceLine;
 }
 
-const ANTI_FILE = /^if exist ("?)%~dp0images\\anti_version\.txt\1 \(for \/f "(?:usebackq|delims==)" %%a in \(("?)%~dp0images\\anti_version\.txt\2\) do \(set CURRENT_ANTI_VER=%%a\)\)$/i;
-const ANTI_DEFAULT = /^if \[%CURRENT_ANTI_VER%\] EQU \[\] set CURRENT_ANTI_VER=0$/i;
-const ANTI_READ = /^for \/f "tokens=2 delims=: " %%i in \('fastboot (%\* )?getvar anti 2\^>\^&1 \^\| findstr \/r \/c:"anti:"'\) do \(set version=%%i\)$/i;
-const VER_DEFAULT = /^if \[%version%\] EQU \[\] set version=0$/i;
-const ANTI_GTR_SET = /^if %version% GTR %CURRENT_ANTI_VER% set anticheck=(.*)$/i;
-const ANTI_GTR_BLOCK = /^if %version% GTR %CURRENT_ANTI_VER% \($/i;
-const ANTI_CHECK = /^echo %anticheck% \| findstr \/r \/c:"pass" \|\| @?echo (.*?) && exit (?:\/B )?1$/i;
-const CRC_ONE_LINE = /^fastboot (%\* )?getvar crc 2>&1 \| findstr \/r \/c:"\^crc: 1" && if %errorlevel% equ 0 \($/i;
-const CRC_SPLIT_OPEN = /^if %errorlevel% equ 0 \($/i;
-// Gates by shape (§6): `for /f … in ('fastboot %* getvar X …') do (set V=%%i)`, then `if %V% OP … (` echo/exit `)`.
-const SHAPE_READ = /^for \/f "[^"]*" %%([a-z]) in \('fastboot (%\* )?getvar [^']*'\) do \(?set ([A-Za-z_][A-Za-z0-9_]*)=%%\1\)?$/i;
-const SHAPE_DEFAULT = /^if \[%([A-Za-z_][A-Za-z0-9_]*)%\] EQU \[\] set \1=\S*$/i;
-const SHAPE_BLOCK = /^if (?:not )?"?%([A-Za-z_][A-Za-z0-9_]*)%"? (GTR|LSS|GEQ|LEQ|EQU|NEQ|==) .* \($/i;
+// Package value from an images/ file (B11): `if exist F (for /f "usebackq" %%a in ("F") do (set X=%%a))`.
+const PKG_FILE = /^if exist (.+?) \(for \/f "([^"]*)" %%([a-z]) in \((.+?)\) do \(set ([A-Za-z_][A-Za-z0-9_]*)=%%\3\)\)$/i;
+const DEFAULT = /^if \[%([A-Za-z_][A-Za-z0-9_]*)%\] EQU \[\] set ([A-Za-z_][A-Za-z0-9_]*)=(\S*)$/i;
+// Device value (B9): `for /f "tokens=2 delims=: " %%i in ('fastboot %* getvar X 2^>^&1 ^| findstr …') do (set V=%%i)`.
+const DEVICE_READ = /^for \/f "([^"]*)" %%([a-z]) in \('(.*)'\) do \(?set ([A-Za-z_][A-Za-z0-9_]*)=%%\2\)?$/i;
+const CMP = '(\\S+) (GTR|LSS|GEQ|LEQ|EQU|NEQ|==) (\\S+)';
+const COMPARE_BLOCK = new RegExp(`^if ${CMP} \\($`, 'i');
+const COMPARE_SET = new RegExp(`^if ${CMP} set ([A-Za-z_][A-Za-z0-9_]*)=(.*)$`, 'i');
+const CHECK_ECHO = /^echo %([A-Za-z_][A-Za-z0-9_]*)% \| findstr (?:\/r )?\/c:"([A-Za-z]+)" \|\| (.*)$/i;
+const COND_SAME_LINE = /^(.*) && if %errorlevel% equ 0 \($/i;
+const COND_OPEN = /^if %errorlevel% equ 0 \($/i;
 const FOLDER_FOR = /^for \/f "delims=" %%i in \("%cd%"\) do set ([A-Za-z_]+)=%%~nxi$/i;
 const FOLDER_TEST = /^echo %([A-Za-z_]+)% 2>&1 \| findstr \/r \/c:"([^"]+)" \|\| set ([A-Za-z_]+)=(.*)$/i;
 const IF_EXIST_OPEN = /^if exist (.+?) \($/i;
 const SET = /^set ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/i;
+const PKG_LITERAL = /^([0-9]+(?:\.[0-9]+)?|\d{4}-\d{2}-\d{2})$/;
 
 export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions): ParsedScript {
   void text;
@@ -60,16 +61,14 @@ export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions):
   const steps: PlanStep[] = [];
   const warnings: string[] = [];
   const env = new Map<string, string>();
+  const senv = newShapeEnv();
   const blocks: Block[] = [];
   const labels = new Set<string>();
   const gotos: Array<{ label: string; line: SourceLine }> = [];
-  let anti: { literal?: number; fromFile?: boolean } = {};
-  let antiRead = false;
-  const deviceVars = new Map<string, SourceLine>();
-  let antiMessage: string | undefined;
+  let checkSet: { variable: string; compare: ShapeCompare | undefined; message: string; line: SourceLine } | undefined;
   let derivation: string | undefined;
   let pendingEcho: { key: string; message: string; tests: Test[]; line: SourceLine } | undefined;
-  let pendingCrcTest = false;
+  let pendingCond: { line: SourceLine; condition: StepCondition; label: string } | undefined;
   let ended = false;
   let inLabel = false;
   let vendorCalls = 0;
@@ -81,7 +80,7 @@ export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions):
   const condition = (): PlanStep['condition'] => {
     for (let i = blocks.length - 1; i >= 0; i--) {
       const b = blocks[i]!;
-      if (b.kind === 'crc') return { kind: 'crc-supported' };
+      if (b.kind === 'cond') return b.condition;
       if (b.kind === 'if-exist') return { kind: b.branch === 'then' ? 'file-exists' : 'file-missing', file: b.file };
     }
     return undefined;
@@ -101,6 +100,15 @@ export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions):
     push(gateForTests(p.tests, p.message, false, p.line));
   };
   const expand = (s: string) => s.replace(/%([A-Za-z_][A-Za-z0-9_]*)%/g, (all, name: string) => env.get(name.toLowerCase()) ?? all);
+  const pushGate = (cmp: ShapeCompare | undefined, message: string | undefined, l: SourceLine, text: string) => {
+    if (!cmp) {
+      push({ kind: 'gate.unknown', line: l.no, onFailure: 'abort', ...(message ? { message } : {}), text, reason: 'a check shaped like a gate whose comparison miflash cannot interpret' });
+      return;
+    }
+    push(interpretShapeGate({ ...cmp, ...(message ? { message } : {}), line: l, text }, senv, opts));
+  };
+  const compareFrom = (a: string, op: string, b: string, l: SourceLine): ShapeCompare | undefined | 'not-a-gate' => batCompare(a, op, b, l, senv);
+  const mentionsDevice = (s: string) => [...senv.device.keys()].some((v) => s.toLowerCase().includes(`%${v}%`));
 
   const gateForTests = (tests: Test[], message: string | undefined, checked: boolean, l: SourceLine): PlanStep => {
     const fb = { line: l.no, onFailure: checked ? ('abort' as const) : ('ignore' as const), ...(message ? { message } : {}) };
@@ -110,13 +118,13 @@ export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions):
       const g = productGateFromRegex(tests.map((t) => t.regex), 'findstr', text);
       if (g) {
         if (g.match !== 'exact') warnings.push(`line ${l.no}: product check ${text} is a ${g.match} match (evaluated as written)`);
-        return { kind: 'gate.product', ...fb, ...g, ...(derivation && text.includes('%') ? {} : {}), ...(derivation ? { derivation } : {}) };
+        return { kind: 'gate.product', ...fb, ...g, ...(derivation ? { derivation } : {}) };
       }
     }
     if (vars.size === 1 && vars.has('secure') && tests.length === 1 && /^\^secure: \*?yes\$?$/.test(tests[0]!.regex)) {
       return { kind: 'gate.secure', ...fb, pattern: tests[0]!.regex };
     }
-    return { kind: 'gate.unknown', ...fb, onFailure: 'abort', text: l.raw.trim(), reason: 'device check miflash cannot interpret' };
+    return { kind: 'gate.unknown', ...fb, onFailure: 'abort', text: l.raw.trim(), reason: `a check on getvar ${[...vars].join(', ')} miflash cannot interpret` };
   };
 
   for (let i = 0; i < lines.length; i++) {
@@ -141,106 +149,138 @@ export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions):
     }
     if (ended) fail(l, 'line after `exit` never runs');
 
+    // A getvar crc / partition-type test on its own line opens a block on the next (§6).
+    if (pendingCond) {
+      const pc = pendingCond;
+      pendingCond = undefined;
+      if (!COND_OPEN.test(n)) fail(pc.line, 'getvar test not followed by `if %errorlevel% equ 0 (`');
+      if (condition()) fail(l, 'nested conditional blocks are not supported');
+      blocks.push({ kind: 'cond', line: l, condition: pc.condition, label: pc.label, branch: 'then' });
+      continue;
+    }
+
     // Blocks.
     const top = blocks[blocks.length - 1];
-    if (top?.kind === 'anti') {
+    if (top?.kind === 'gate') {
       if (/^@?echo /i.test(n)) top.message = unquote(n.replace(/^@?echo /i, ''));
+      else if (/^pause( |$)/i.test(n)) continue;
       else if (/^exit (\/B )?[1-9][0-9]*$/i.test(n)) top.exit = true;
       else if (n === ')') {
         blocks.pop();
         if (!top.exit) fail(l, 'check block without `exit /B 1`');
-        if (top.unknown) {
-          push({
-            kind: 'gate.unknown',
-            line: top.line.no,
-            onFailure: 'abort',
-            ...(top.message ? { message: top.message } : {}),
-            text: `${top.unknown.raw.trim()} / ${top.line.raw.trim()}`,
-            reason: 'a device check shaped like the anti-rollback gate that miflash cannot interpret',
-          });
-          continue;
-        }
-        if (!antiRead) fail(top.line, 'anti-rollback comparison without reading `getvar anti` first');
-        push(antiGate(top.line.no, top.message ?? 'anti-rollback check failed', anti, opts));
-      } else fail(l, 'unexpected line inside the anti-rollback block');
+        pushGate(top.compare, top.message ?? 'check failed', top.line, top.line.raw.trim());
+      } else fail(l, 'unexpected line inside a check block');
       continue;
+    }
+    if (top?.kind === 'cond' && top.branch === 'else' && n !== ')') {
+      // The else branch of an optional block only prints a notice (§6).
+      if (/^@?echo( |$)/i.test(n) && !/[|&]/.test(stripQuoted(n))) {
+        push({ kind: 'note', line: l.no, onFailure: 'ignore', text: `(only when ${top.label}) ${unquote(expand(n.replace(/^@?echo/i, '').trim()))}` });
+        continue;
+      }
+      fail(l, 'only echo is supported in the else branch of a getvar block');
     }
     if (n === ')' || /^\) else \($/i.test(n)) {
       flushEcho();
       if (!top) fail(l, 'closing parenthesis without an open block');
       if (n === ')') blocks.pop();
-      else if (top.kind === 'if-exist' && top.branch === 'then') top.branch = 'else';
-      else fail(l, '`) else (` only follows `if exist FILE (`');
+      else if ((top.kind === 'if-exist' || top.kind === 'cond') && top.branch === 'then') top.branch = 'else';
+      else fail(l, '`) else (` only follows `if exist FILE (` or a getvar block');
       continue;
     }
 
     let m: RegExpExecArray | null;
-    if (pendingCrcTest) {
-      pendingCrcTest = false;
-      if (CRC_SPLIT_OPEN.test(n)) {
-        blocks.push({ kind: 'crc', line: l });
-        continue;
-      }
-      fail(lines[i - 1]!, 'getvar crc test not followed by `if %errorlevel% equ 0 (`');
-    }
-    if ((m = CRC_ONE_LINE.exec(n))) {
+    if ((m = COND_SAME_LINE.exec(n))) {
       flushEcho();
-      if (m[1]) vendorCalls++;
-      blocks.push({ kind: 'crc', line: l });
+      const t = parseTest(splitOps(m[1]!, '|', l, fail), l, expand);
+      const c = t ? blockCondition(t.test.variable, t.test.regex) : undefined;
+      if (!t || !c) fail(l, '`&& if %errorlevel% equ 0 (` is only understood after a getvar crc or partition-type test');
+      if ('why' in c) fail(l, c.why);
+      if (t.vendor) vendorCalls++;
+      else plainCalls.push(l);
+      if (condition()) fail(l, 'nested conditional blocks are not supported');
+      blocks.push({ kind: 'cond', line: l, condition: c.condition, label: c.label, branch: 'then' });
       continue;
     }
-    if ((m = /^fastboot (%\* )?getvar crc 2>&1 \| findstr \/r \/c:"\^crc: 1"$/i.exec(n))) {
-      flushEcho();
-      if (m[1]) vendorCalls++;
-      pendingCrcTest = true;
-      continue;
-    }
-    if ((m = IF_EXIST_OPEN.exec(n)) && !ANTI_FILE.test(n)) {
+    if ((m = IF_EXIST_OPEN.exec(n)) && !PKG_FILE.test(n)) {
       flushEcho();
       const r = resolveImagePath(m[1]!);
       if (!r.ok) fail(l, r.why);
       blocks.push({ kind: 'if-exist', line: l, file: r.file, branch: 'then' });
       continue;
     }
-    if ((m = SHAPE_READ.exec(n)) && !ANTI_READ.test(n)) {
-      if (m[2]) vendorCalls++;
-      deviceVars.set(m[3]!.toLowerCase(), l);
+    if ((m = PKG_FILE.exec(n))) {
+      const [, guard, forOpts, , source, name] = m as unknown as [string, string, string, string, string, string];
+      const a = resolveImagePath(guard);
+      const b = resolveImagePath(source);
+      if (!a.ok) fail(l, a.why);
+      if (!b.ok || b.file !== a.file) fail(l, '`if exist` tests one file and `for /f` reads another');
+      const o = forOpts.toLowerCase().split(' ').filter(Boolean);
+      if (o.some((x) => x !== 'usebackq' && x !== 'delims==')) fail(l, `unsupported for /f options "${forOpts}"`);
+      if (source.startsWith('"') && !o.includes('usebackq')) fail(l, 'for /f without usebackq reads a quoted path as a string, not as a file');
+      senv.pkg.set(name.toLowerCase(), { kind: 'file', file: a.file, line: l });
       continue;
     }
-    if ((m = SHAPE_DEFAULT.exec(n)) && deviceVars.has(m[1]!.toLowerCase())) continue;
-    if ((m = SHAPE_BLOCK.exec(n)) && !ANTI_GTR_BLOCK.test(n) && deviceVars.has(m[1]!.toLowerCase())) {
-      flushEcho();
-      blocks.push({ kind: 'anti', line: l, unknown: deviceVars.get(m[1]!.toLowerCase())! });
-      continue;
-    }
-    if (ANTI_GTR_BLOCK.test(n)) {
-      flushEcho();
-      blocks.push({ kind: 'anti', line: l });
-      continue;
-    }
-    if (ANTI_FILE.test(n)) {
-      anti = { fromFile: true };
-      continue;
-    }
-    if (ANTI_DEFAULT.test(n) || VER_DEFAULT.test(n)) continue;
-    if ((m = ANTI_READ.exec(n))) {
-      if (m[1]) vendorCalls++;
-      antiRead = true;
-      continue;
-    }
-    if ((m = ANTI_GTR_SET.exec(n))) {
-      antiMessage = unquote(m[1]!);
-      continue;
-    }
-    if ((m = ANTI_CHECK.exec(n))) {
-      flushEcho();
-      if (!antiRead || antiMessage === undefined) fail(l, 'anti-rollback check without the `for /f … getvar anti` and `if … GTR …` lines before it');
-      push(antiGate(l.no, antiMessage, anti, opts));
+    if ((m = DEFAULT.exec(n))) {
+      if (m[1]!.toLowerCase() !== m[2]!.toLowerCase()) fail(l, `default for %${m[1]}% sets ${m[2]}`);
+      senv.defaults.set(m[1]!.toLowerCase(), unquote(m[3]!));
+      senv.defaultLines.set(m[1]!.toLowerCase(), l.no);
       continue;
     }
     if ((m = FOLDER_FOR.exec(n))) {
       const folder = opts.folderName ?? folderOf(file);
       env.set(m[1]!.toLowerCase(), folder);
+      continue;
+    }
+    if ((m = DEVICE_READ.exec(n))) {
+      const [, forOpts, , inner, name] = m as unknown as [string, string, string, string, string];
+      const cmd = inner.replace(/\^(.)/g, '$1');
+      const call = fastbootCall(words(splitOps(cmd, '|', l, fail)[0]!));
+      if (!call || call.args[0] !== 'getvar' || call.args[1] === undefined) fail(l, 'for /f over a command other than `fastboot getvar`');
+      if (call.vendor) vendorCalls++;
+      else plainCalls.push(l);
+      const t = parseTest(splitOps(cmd, '|', l, fail), l, expand);
+      const getvar = call.args[1];
+      const o = forOpts.toLowerCase();
+      const tokens2 = /(^| )tokens=2( |$)/.test(o);
+      const delims = /(?:^| )delims=(.*)$/.exec(forOpts)?.[1] ?? '';
+      const ok = t !== undefined && t.test.variable === getvar && tokens2 && delims.includes(':') && delims.includes(' ') && new RegExp(t.test.regex).test(`${getvar}: 1`);
+      senv.device.set(name.toLowerCase(), { name: name.toLowerCase(), getvar, extract: ok ? 'value' : 'unknown', how: n, line: l });
+      continue;
+    }
+    if ((m = COMPARE_BLOCK.exec(n))) {
+      const c = compareFrom(m[1]!, m[2]!, m[3]!, l);
+      if (c === 'not-a-gate') fail(l, 'a test that compares no value read from the device with getvar');
+      flushEcho();
+      blocks.push({ kind: 'gate', line: l, compare: c });
+      continue;
+    }
+    if (/^if /i.test(n) && n.endsWith(' (') && mentionsDevice(n)) {
+      flushEcho();
+      blocks.push({ kind: 'gate', line: l, compare: undefined });
+      continue;
+    }
+    if ((m = COMPARE_SET.exec(n))) {
+      const c = compareFrom(m[1]!, m[2]!, m[3]!, l);
+      if (c === 'not-a-gate') fail(l, 'a test that compares no value read from the device with getvar');
+      checkSet = { variable: m[4]!.toLowerCase(), compare: c, message: unquote(m[5]!), line: l };
+      continue;
+    }
+    if ((m = CHECK_ECHO.exec(n))) {
+      flushEcho();
+      const variable = m[1]!.toLowerCase();
+      const word = m[2]!;
+      if (!checkSet || checkSet.variable !== variable) fail(l, `check of %${m[1]}% without the \`if … set ${m[1]}=…\` line before it`);
+      const initial = env.get(variable);
+      if (initial === undefined || !initial.includes(word) || checkSet.message.includes(word)) {
+        fail(l, `%${m[1]}% must start out containing "${word}" and lose it when the check fails`);
+      }
+      const tail = parseTail(m[3]!, l, fail);
+      if (!tail.aborts) fail(l, 'a check that does not stop the script');
+      if (tail.goto) gotos.push({ label: tail.goto, line: l });
+      const cs = checkSet;
+      checkSet = undefined;
+      pushGate(cs.compare, cs.message, l, `${cs.line.raw.trim()} / ${l.raw.trim()}`);
       continue;
     }
     if ((m = FOLDER_TEST.exec(n))) {
@@ -255,11 +295,8 @@ export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions):
     if ((m = SET.exec(n))) {
       const [name, value] = [m[1]!, m[2]!];
       if (/%/.test(value)) fail(l, 'unsupported `set` with variable expansion');
-      if (name.toUpperCase() === 'CURRENT_ANTI_VER') {
-        if (!/^[0-9]+$/.test(value)) fail(l, 'CURRENT_ANTI_VER must be a number');
-        anti = { literal: Number(value) };
-      }
       env.set(name.toLowerCase(), value);
+      if (PKG_LITERAL.test(unquote(value))) senv.pkg.set(name.toLowerCase(), { kind: 'literal', value: unquote(value), line: l });
       continue;
     }
     if ((m = /^ping -n ([0-9]+) 127\.0\.0\.1( >nul)?$/i.exec(n))) {
@@ -281,6 +318,7 @@ export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions):
     }
     if (/^exit( (\/B )?0)?$/i.test(n)) {
       flushEcho();
+      if (blocks.length > 0) fail(l, '`exit` inside a block');
       ended = true;
       continue;
     }
@@ -331,6 +369,16 @@ export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions):
       push(...opSteps);
       continue;
     }
+    // `getvar crc` / `getvar partition-type:X` alone: the `if %errorlevel% equ 0 (` is on the next line.
+    if (!tail && tests.length === 1) {
+      const c = blockCondition(tests[0]!.variable, tests[0]!.regex);
+      if (c && 'why' in c) fail(l, c.why);
+      if (c) {
+        flushEcho();
+        pendingCond = { line: l, condition: c.condition, label: c.label };
+        continue;
+      }
+    }
     // A test line. B5: `… || echo M` then the same test `… || exit /B 1`.
     const key = tests.map((t) => `${t.variable}=${t.regex}`).join('|');
     if (!tail) {
@@ -349,10 +397,35 @@ export function parseBat(text: string, lines: SourceLine[], opts: ParseOptions):
     }
   }
   flushEcho();
-  if (pendingCrcTest) fail(lines[lines.length - 1]!, 'getvar crc test at the end of the script');
+  if (pendingCond) fail(pendingCond.line, 'getvar test at the end of the script');
+  if (checkSet) fail(checkSet.line, '`if … set` check whose result is never tested');
   if (blocks.length > 0) fail(blocks[blocks.length - 1]!.line, 'block is never closed');
   for (const g of gotos) if (!labels.has(g.label.toLowerCase())) fail(g.line, `goto target :${g.label} does not exist`);
+  reportUnused(senv, warnings);
   return finishFamily(steps, warnings, vendorCalls, plainCalls);
+}
+
+const BAT_OPS: Record<string, CmpOp> = { GTR: 'gt', LSS: 'lt', GEQ: 'ge', LEQ: 'le', EQU: 'eq', NEQ: 'ne', '==': 'eq' };
+
+function batOperand(t: string): Operand | undefined {
+  const m = /^("?)%([A-Za-z_][A-Za-z0-9_]*)%\1$/.exec(t);
+  if (m) return { kind: 'var', name: m[2]!.toLowerCase() };
+  const lit = unquote(t);
+  if (/^[0-9A-Za-z._:-]+$/.test(lit)) return { kind: 'literal', value: lit };
+  return undefined;
+}
+
+/** `if A OP B`: a comparison when it reads a device variable (cmd compares numbers when both sides are numbers, else strings). */
+function batCompare(a: string, op: string, b: string, l: SourceLine, senv: ShapeEnv): ShapeCompare | undefined | 'not-a-gate' {
+  const left = batOperand(a);
+  const right = batOperand(b);
+  const cop = BAT_OPS[op.toUpperCase()]!;
+  if (left && right) {
+    const c: ShapeCompare = { left, op: cop, right, compare: op === '==' ? 'string' : 'auto', line: l, text: l.raw.trim() };
+    if (deviceSide(c, senv)) return c;
+  }
+  const mentions = [a, b].some((x) => [...senv.device.keys()].some((v) => x.toLowerCase().includes(`%${v}%`)));
+  return mentions ? undefined : 'not-a-gate';
 }
 
 function folderOf(file: string): string {

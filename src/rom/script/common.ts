@@ -98,13 +98,14 @@ export function resolveImagePath(arg: string): PathForm {
   let s = unquote(arg);
   let cwdRelative = false;
   const prefixes: Array<[RegExp, boolean]> = [
-    [/^`dirname \$0`[\\/]/, false],
-    [/^\$\(dirname \$0\)[\\/]/, false],
-    [/^\$\{SCRIPT_PATH\}[\\/]/, false],
-    [/^\$SCRIPT_PATH[\\/]/, false],
-    [/^`pwd`[\\/]/, true],
-    [/^\$\(pwd\)[\\/]/, true],
-    [/^%~dp0[\\/]?/i, false],
+    // A doubled separator (`%~dp0\\images\\F`, `` `dirname $0`//images/F ``) names the same file (§6).
+    [/^`dirname \$0`[\\/]+/, false],
+    [/^\$\(dirname \$0\)[\\/]+/, false],
+    [/^\$\{SCRIPT_PATH\}[\\/]+/, false],
+    [/^\$SCRIPT_PATH[\\/]+/, false],
+    [/^`pwd`[\\/]+/, true],
+    [/^\$\(pwd\)[\\/]+/, true],
+    [/^%~dp0[\\/]*/i, false],
   ];
   for (const [re, cwd] of prefixes) {
     if (re.test(s)) {
@@ -290,8 +291,10 @@ export function stepsForFastbootArgs(args: string[], ctx: OpContext): PlanStep[]
       break;
     }
     case sub === 'oem': {
-      const rest = pos.slice(1);
+      // Quotes are the shell's, not the command's; anything still needing expansion is refused.
+      const rest = pos.slice(1).map((a) => unquote(a.length >= 2 && a.startsWith("'") && a.endsWith("'") ? `"${a.slice(1, -1)}"` : a));
       if (rest.length === 0) fail('oem without a command');
+      for (const a of rest) if (a === '' || /[\s`$%"']/.test(a)) fail(`oem argument ${JSON.stringify(a)} needs shell expansion or contains spaces`);
       if (rest.length === 1 && rest[0] === 'lock') out.push({ kind: 'lock', ...base('lock'), command: 'oem lock' });
       else out.push({ kind: 'oem', ...base('oem'), args: rest });
       break;

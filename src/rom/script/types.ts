@@ -8,6 +8,11 @@ export interface ParseOptions {
   antiVersion?: number;
   /** Last component of the ROM folder, for the MIUI 8 .bat product rule (B7). Default: the script's folder name. */
   folderName?: string;
+  /**
+   * Reads a small text file of the ROM (path relative to the ROM root, e.g. images/security_patch_level.txt);
+   * undefined = missing. Used for package values a gate compares against (§6). Absent = every file is missing.
+   */
+  readRomText?: (file: string) => string | undefined;
 }
 
 export interface ParsedScript {
