@@ -149,6 +149,8 @@ export function* parseSparseSteps(fileSize: number): Generator<ReadRequest, Pars
       );
     }
     const raw = yield { offset, length: CHUNK_HEADER_SIZE };
+    // Read everything needed from `raw` now: the next request may reuse its memory.
+    const totalSize = view(raw).getUint32(8, true);
     const chunk = decodeChunk(raw, header, { index, offset, block, fileSize });
     if (chunk.type === 'fill' || chunk.type === 'crc32') {
       const payload = yield { offset: offset + header.chunkHeaderSize, length: 4 };
@@ -157,7 +159,7 @@ export function* parseSparseSteps(fileSize: number): Generator<ReadRequest, Pars
       else chunk.crc = value;
     }
     chunks.push(chunk);
-    offset += view(raw).getUint32(8, true);
+    offset += totalSize;
     block += chunk.blocks;
   }
   if (block !== header.totalBlocks) {

@@ -1,7 +1,17 @@
 // Every command group registers itself here. Keep these modules free of heavy
 // imports: load device/UI code inside the action handlers.
 import type { Command } from 'commander';
+import { registerEmulate } from './emulate.js';
+import { registerDevice } from './device.js';
+import { registerSparse } from './sparse.js';
+import { registerPlan } from './plan.js';
+import { registerEdl } from './edl.js';
 
 export function registerCommands(program: Command): void {
+  registerEmulate(program);
+  registerDevice(program);
+  registerSparse(program);
+  registerPlan(program);
+  registerEdl(program);
   void program;
 }
