@@ -3,7 +3,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseSize } from '../../src/emulator/fastboot/cli.js';
 import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir } from '../helpers/emulator.js';
 
 const bin = path.join(REPO_ROOT, 'bin/miflash.js');
@@ -11,16 +10,6 @@ const emulate = (...args: string[]) =>
   spawnSync(process.execPath, [bin, 'emulate', '--listen', 'tcp:127.0.0.1:0', ...args], { encoding: 'utf8', timeout: 10_000 });
 
 describe('miflash emulate (CLI)', () => {
-  it('parses sizes like the flags document', () => {
-    expect(parseSize('4096', 'x')).toBe(4096);
-    expect(parseSize('0x1000', 'x')).toBe(4096);
-    expect(parseSize('64K', 'x')).toBe(65536);
-    expect(parseSize('512M', 'x')).toBe(512 << 20);
-    expect(parseSize('1G', 'x')).toBe(1 << 30);
-    expect(parseSize('2MiB', 'x')).toBe(2 << 20);
-    expect(() => parseSize('12Q', '--partition boot size')).toThrow(/bad --partition boot size "12Q"/);
-  });
-
   it('refuses to start without --store or --discard, and with bad values (exit 2)', () => {
     const none = emulate();
     expect(none.status).toBe(2);

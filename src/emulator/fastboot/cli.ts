@@ -1,6 +1,7 @@
 // The body of `miflash emulate`: turn CLI strings into FastbootEmulatorOptions,
 // start the device, print the one "listening on ..." line, run until a signal.
 import path from 'node:path';
+import { parseSize } from '../../cli/size.js';
 import { BadInputError } from '../../errors.js';
 import type { FastbootEmulatorOptions, FaultOptions } from './device.js';
 import { startFastbootEmulator } from './index.js';
@@ -22,22 +23,6 @@ export interface EmulateCliOptions {
   stallOn?: string;
   infoBefore: string[];
   textBefore: string[];
-}
-
-const UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
-
-/** '4096', '0x1000', '64K', '512M', '1G' (also KB/KiB/MB...) -> bytes. */
-export function parseSize(text: string, what: string): number {
-  const t = text.trim();
-  let n: number;
-  if (/^0x[0-9a-f]+$/i.test(t)) n = parseInt(t, 16);
-  else {
-    const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(t);
-    if (!m) throw new BadInputError(`bad ${what} "${text}": expected a size like 4096, 0x1000, 64K, 512M or 1G`);
-    n = Math.round(Number(m[1]) * UNITS[m[2]!.toUpperCase()]!);
-  }
-  if (!Number.isSafeInteger(n)) throw new BadInputError(`bad ${what} "${text}": out of range`);
-  return n;
 }
 
 function keyValue(text: string, what: string): [string, string] {
