@@ -5,6 +5,7 @@
 //  size first; each piece is one download + flash.
 import { open } from 'node:fs/promises';
 import { BadInputError } from '../errors.js';
+import { SparseFormatError } from '../sparse/errors.js';
 import { parseSparseHeader, isSparse, SPARSE_HEADER_SIZE } from '../sparse/parse.js';
 import { prepareForDownload } from '../sparse/index.js';
 import type { PreparedImage } from '../sparse/descriptor.js';
@@ -120,7 +121,12 @@ export async function imageSizes(path: string): Promise<{ fileSize: number; imag
     const head = Buffer.alloc(SPARSE_HEADER_SIZE);
     const { bytesRead } = await fh.read(head, 0, SPARSE_HEADER_SIZE, 0);
     if (bytesRead >= 4 && isSparse(head)) {
-      const h = parseSparseHeader(head.subarray(0, bytesRead), st.size);
+      let h;
+      try {
+        h = parseSparseHeader(head.subarray(0, bytesRead), st.size);
+      } catch (err) {
+        throw err instanceof SparseFormatError ? err.withPath(path) : err;
+      }
       return { fileSize: st.size, imageSize: h.blockSize * h.totalBlocks };
     }
     return { fileSize: st.size, imageSize: st.size };
