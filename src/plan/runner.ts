@@ -9,12 +9,23 @@
 //     stops the plan, a failed erase of a vendor-unchecked line warns, a
 //     failed unchecked reboot is reported, and a lock never runs after any
 //     failure or warning.
+// A `reboot bootloader|fastboot` that more operations follow is followed: the
+// runner waits for the link to drop and for the same device (serial checked)
+// to come back on the same address, within --reboot-timeout (reconnect.ts);
+// a reboot elsewhere with operations after it is refused in phase 1. `-w` and
+// `format` erase and say the filesystem comes from Android (wipe.ts);
+// `update image-*.zip` is checked in phase 1 and flashed in AOSP flashall
+// order (update-zip.ts).
 import { constants } from 'node:fs';
 import { access, copyFile, mkdtemp, open, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AbortedError, BadInputError, DeviceFailError, ExitCode, MiflashError, TransportError } from '../errors.js';
 import type { FastbootClient } from '../fastboot/client.js';
+import { readAndroidInfoFromZip } from '../rom/rom.js';
+import { DEFAULT_REBOOT_TIMEOUT_MS, reconnect, waitForDisconnect } from './reconnect.js';
+import { checkUpdateZip, listZip, imagesInZip, runUpdate } from './update-zip.js';
+import { formatByErase, noFilesystemNote, wipeUserData } from './wipe.js';
 import type { DeviceEvent } from '../fastboot/events.js';
 import { deviceSparseLimit, flashImage } from '../fastboot/flash-image.js';
 import { erasePartition } from '../fastboot/erase.js';
@@ -24,7 +35,7 @@ import { touchesUserData } from '../rom/script/index.js';
 import { checkRomImages, type PreflightResult } from './preflight.js';
 import { DeviceFacts, describeGate, evaluateGate, type GateStep } from './gates.js';
 import { progressThrottle, type PlanEvent, type StepStatus } from './events.js';
-import { FlashPlanSchema, isGate, type FlashPlan, type PlanStep, type StepCondition } from './schema.js';
+import { FlashPlanSchema, isDeviceOp, isGate, type FlashPlan, type PlanStep, type StepCondition, type StepOf } from './schema.js';
 
 export interface ConfirmRequest {
   kind: 'user-data' | 'lock';
@@ -56,6 +67,18 @@ export interface RunPlanOptions {
   preflightCache?: Map<string, Promise<PreflightResult>>;
   /** Clock for event timestamps and throttling (tests). */
   now?: () => number;
+  /**
+   * Opens a fresh client on the same device (same address / USB serial), used
+   * after a `reboot bootloader|fastboot` that more device operations follow.
+   * Absent = such plans are refused before anything is written.
+   */
+  reconnect?: () => Promise<FastbootClient>;
+  /** How long to wait for the device to come back after such a reboot (default 60 s). */
+  rebootTimeoutMs?: number;
+  /** Poll interval while waiting for the device (tests). */
+  reconnectIntervalMs?: number;
+  /** Where update-zip images are extracted before flashing (default os.tmpdir()). */
+  tmpDir?: string;
 }
 
 export interface StepOutcome {
@@ -79,12 +102,8 @@ export interface RunPlanResult {
   limit: number;
 }
 
-/** A plan step the runner cannot perform, refused before anything is sent. */
-const UNSUPPORTED: Partial<Record<PlanStep['kind'], string>> = {
-  format: 'format builds a filesystem on the host (mke2fs / make_f2fs), which miflash does not do',
-  wipe: '-w builds userdata/cache filesystems on the host, which miflash does not do',
-  update: 'fastboot update (Google image zips) is not supported yet',
-};
+/** Longest `sleep` a plan may ask for (vendor scripts sleep a few seconds). */
+export const MAX_SLEEP_SECONDS = 600;
 
 /** Scratch partitions whose failed erase only warns (grammar §6). */
 const SCRATCH = /^(misc|config|DDR|ddr|mdtp|apdp|multiimgoem|imagefv)(_a|_b|_ab)?$|^imagefv/;
@@ -117,7 +136,7 @@ export function stepLabel(s: PlanStep): string {
     case 'wipe':
       return '-w (wipe userdata and cache)';
     case 'update':
-      return `update ${s.file}`;
+      return `${s.wipe ? '-w ' : ''}${s.skipReboot ? '--skip-reboot ' : ''}update ${s.file}`;
     case 'sleep':
       return `sleep ${s.seconds}`;
     case 'note':
@@ -184,19 +203,22 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   const outcomes: StepOutcome[] = plan.steps.map((s, i) => ({ step: i, kind: s.kind, label: stepLabel(s), status: 'not-run' }));
 
   // ---- host-only checks: nothing sent yet ----
-  for (const [i, s] of plan.steps.entries()) {
-    const why = UNSUPPORTED[s.kind];
-    if (why && !(s.foreign && !opts.allowForeign)) {
-      throw new BadInputError(`${plan.source.script} line ${s.line} (step ${i + 1}, ${s.kind}): ${why}`, { code: 'plan.unsupported-step' });
-    }
-  }
+  hostChecks(plan, opts);
+  await readMissingAndroidInfo(plan, rom);
   const sizes = new Map<string, number>();
   for (const s of plan.steps) {
-    if (s.kind !== 'flash' || (s.foreign && !opts.allowForeign)) continue;
-    const st = await stat(join(rom.root, s.file)).catch(() => undefined);
+    if ((s.kind !== 'flash' && s.kind !== 'update') || (s.foreign && !opts.allowForeign)) continue;
+    const path = join(rom.root, s.file);
+    if (s.kind === 'update') {
+      // Bytes of the images inside (the central directory only; phase 1 checks the data).
+      const listed = await listZip(path, s.file).catch(() => undefined);
+      if (listed) sizes.set(s.file, imagesInZip(listed).reduce((n, i) => n + i.size, 0));
+      continue;
+    }
+    const st = await stat(path).catch(() => undefined);
     if (st) sizes.set(s.file, st.size);
   }
-  const stepBytes = (s: PlanStep) => (s.kind === 'flash' ? (sizes.get(s.file) ?? 0) : 0);
+  const stepBytes = (s: PlanStep) => (s.kind === 'flash' || s.kind === 'update' ? (sizes.get(s.file) ?? 0) : 0);
   const totalBytes = plan.steps.reduce((n, s) => n + (s.foreign && !opts.allowForeign ? 0 : stepBytes(s)), 0);
   ctx.emit({
     event: 'plan',
@@ -205,7 +227,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
     rom: rom.root,
     dryRun: Boolean(opts.dryRun),
     totalBytes,
-    steps: plan.steps.map((s, i) => ({ step: i, kind: s.kind, line: s.line, label: stepLabel(s), ...(s.kind === 'flash' ? { bytes: stepBytes(s) } : {}) })),
+    steps: plan.steps.map((s, i) => ({ step: i, kind: s.kind, line: s.line, label: stepLabel(s), ...(s.kind === 'flash' || s.kind === 'update' ? { bytes: stepBytes(s) } : {}) })),
     warnings: plan.warnings,
   });
   for (const w of plan.warnings) ctx.emit({ event: 'message', level: 'warning', source: 'miflash', text: w });
@@ -253,14 +275,26 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
     skipWhy.push(ok ? undefined : `condition not met: ${describeCondition(s.condition!)}`);
   }
 
+  const rebootsToFollow = reconnectPoints(plan, runs, opts);
+  // The serial number identifies the device again after a reboot.
+  const serialBefore = rebootsToFollow.size > 0 ? await facts.get('serialno') : undefined;
+
   const limit = opts.sparseLimit !== undefined && opts.sparseLimit > 0 ? opts.sparseLimit : await deviceSparseLimit(client);
   const effective: FlashPlan = { ...plan, steps: plan.steps.filter((_, i) => runs[i]) };
-  const check = () =>
-    checkRomImages(rom, effective, {
-      limit,
-      includeForeign: Boolean(opts.allowForeign),
-      onProgress: (p) => ctx.emit({ event: 'verify', file: p.file, bytesDone: p.done, bytesTotal: p.total }),
-    });
+  const onVerify = (p: { file: string; done: number; total: number }) => ctx.emit({ event: 'verify', file: p.file, bytesDone: p.done, bytesTotal: p.total });
+  const check = async () => {
+    const result = await checkRomImages(rom, effective, { limit, includeForeign: Boolean(opts.allowForeign), onProgress: onVerify });
+    for (const s of effective.steps) {
+      if (s.kind !== 'update' || (s.foreign && !opts.allowForeign)) continue;
+      const z = await checkUpdateZip(join(rom.root, s.file), s.file, {
+        requiredPartitions: await requiredPartitions(plan, s.file, facts),
+        onProgress: onVerify,
+        ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
+      });
+      for (const i of z.images) result.images.push({ file: `${s.file}/${i.image}`, partitions: [i.partition], size: i.size, sparse: i.sparse });
+    }
+    return result;
+  };
   // Several devices flashing one ROM share the (streamed, possibly long) image checks.
   const key = `${limit}|${runs.map((r) => (r ? 1 : 0)).join('')}`;
   let pending = opts.preflightCache?.get(key);
@@ -310,7 +344,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
 
   // ---- phase 2: device operations ----
   let planBytesDone = 0;
-  const sentBefore = client.stats.bytesSent;
+  const link = new Link(client);
   let stepsRun = 0;
   const tmp = vbmetaPatches.size > 0 ? await mkdtemp(join(tmpdir(), 'miflash-vbmeta-')) : undefined;
   try {
@@ -374,7 +408,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
         }
       };
       try {
-        await perform(s, { opts, rom, onFb, vbmeta: vbmetaPatches, tmp });
+        await perform(s, { opts, rom, onFb, vbmeta: vbmetaPatches, tmp, link, emit: (e) => ctx.emit(e) });
       } catch (err) {
         const durationMs = ctx.clock() - t0;
         const message = err instanceof Error ? err.message : String(err);
@@ -397,12 +431,14 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
       planBytesDone = stepStartBytes + bytesTotal;
       outcomes[i]!.status = 'ok';
       ctx.emit({ event: 'step-end', ...base, status: 'ok', durationMs: ctx.clock() - t0 });
+      if (rebootsToFollow.has(i)) await followReboot(s as StepOf<'reboot'>, i, { opts, ctx, link, expectSerial: serialBefore });
     }
   } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
+    await link.closeOwn();
   }
   setCurrent(undefined);
-  const bytesSent = client.stats.bytesSent - sentBefore;
+  const bytesSent = link.bytesSent();
   const status = warnings.length > 0 ? 'warning' : 'ok';
   ctx.emit({ event: 'done', status, durationMs: ctx.clock() - started, stepsRun, bytesSent, warnings });
   return { status, operations, steps: outcomes, warnings, bytesSent, preflight, facts: factsSnapshot, limit };
@@ -553,10 +589,13 @@ interface PerformContext {
   onFb: (e: DeviceEvent) => void;
   vbmeta: Map<PlanStep, number>;
   tmp: string | undefined;
+  link: Link;
+  emit: (e: DistributiveOmit<PlanEvent, 'device' | 'time'>) => void;
 }
 
 async function perform(s: PlanStep, c: PerformContext): Promise<void> {
-  const { client, signal, sparseLimit } = c.opts;
+  const { signal, sparseLimit } = c.opts;
+  const client = c.link.client;
   switch (s.kind) {
     case 'flash': {
       let path = join(c.rom.root, s.file);
@@ -593,6 +632,26 @@ async function perform(s: PlanStep, c: PerformContext): Promise<void> {
     case 'sleep':
       await sleep(s.seconds * 1000, signal);
       return;
+    case 'wipe':
+      c.emit({ event: 'message', level: 'warning', source: 'miflash', text: noFilesystemNote(await wipeUserData(client, c.onFb), '-w') });
+      return;
+    case 'format': {
+      const erased = await formatByErase(client, s.partition, c.onFb);
+      c.emit({ event: 'message', level: 'warning', source: 'miflash', text: noFilesystemNote(erased, stepLabel(s)) });
+      return;
+    }
+    case 'update': {
+      await runUpdate(client, join(c.rom.root, s.file), s.file, {
+        onEvent: c.onFb,
+        ...(signal ? { signal } : {}),
+        ...(sparseLimit !== undefined ? { sparseLimit } : {}),
+        ...(c.opts.tmpDir ? { tmpDir: c.opts.tmpDir } : {}),
+      });
+      // AOSP order: images, then -w, then the reboot.
+      if (s.wipe) c.emit({ event: 'message', level: 'warning', source: 'miflash', text: noFilesystemNote(await wipeUserData(client, c.onFb), '-w') });
+      if (!s.skipReboot) await fbStep(c, 'Rebooting', () => client.reboot());
+      return;
+    }
     default:
       throw new BadInputError(`step kind ${s.kind} cannot run`, { code: 'plan.unsupported-step' });
   }
@@ -607,14 +666,176 @@ async function fbStep(c: PerformContext, label: string, fn: () => Promise<unknow
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        reject(new AbortedError());
-      },
-      { once: true },
-    );
+    if (signal?.aborted) return reject(new AbortedError('aborted during a sleep step'));
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new AbortedError('aborted during a sleep step'));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** The device link of a run: the caller's client, then one per reconnect (those are ours to close). */
+class Link {
+  private readonly own: FastbootClient[] = [];
+  private readonly sentBefore: number;
+  private readonly first: FastbootClient;
+
+  constructor(public client: FastbootClient) {
+    this.first = client;
+    this.sentBefore = client.stats.bytesSent;
+  }
+
+  /** Switches to the client opened after a reboot; a previous one of ours is closed now (the caller closes its own). */
+  async replace(next: FastbootClient): Promise<void> {
+    const old = this.client;
+    this.own.push(next);
+    this.client = next;
+    if (old !== this.first) await old.close().catch(() => {});
+  }
+
+  bytesSent(): number {
+    return this.first.stats.bytesSent - this.sentBefore + this.own.reduce((n, c) => n + c.stats.bytesSent, 0);
+  }
+
+  async closeOwn(): Promise<void> {
+    for (const c of this.own) await c.close().catch(() => {}); // closing twice is harmless
+  }
+}
+
+// ---- host checks and reboots in the middle of a plan ----
+
+/** Checks that need neither the device nor the ROM's images. */
+function hostChecks(plan: FlashPlan, opts: RunPlanOptions): void {
+  const active = plan.steps.filter((s) => !(s.foreign && !opts.allowForeign));
+  if (plan.source.mode === 'keep-data') {
+    // planForRom refuses these already; a hand-edited plan must not get around it.
+    const bad = active.find(touchesUserData);
+    if (bad) {
+      throw new BadInputError(`${plan.source.script} is a keep-data plan but line ${bad.line} (${stepLabel(bad)}) erases user data`, {
+        code: 'plan.keep-data-violation',
+        hint: 'nothing has been written to the device',
+      });
+    }
+  }
+  for (const s of active) {
+    if (s.kind === 'sleep' && s.seconds > MAX_SLEEP_SECONDS) {
+      throw new BadInputError(`${plan.source.script} line ${s.line}: sleep ${s.seconds} s is longer than the ${MAX_SLEEP_SECONDS} s miflash allows`, { code: 'plan.sleep-too-long' });
+    }
+  }
+}
+
+/** A hand-written plan may lack the requirements planForRom reads from the zip: read them now (host only). */
+async function readMissingAndroidInfo(plan: FlashPlan, rom: Rom): Promise<void> {
+  for (const [i, s] of plan.steps.entries()) {
+    if (s.kind !== 'gate.android-info' || s.requirements !== null) continue;
+    const path = join(rom.root, s.file);
+    const there = await access(path, constants.R_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!there) {
+      throw new BadInputError(`${s.file} (script line ${s.line}): the update zip is missing from the ROM`, { code: 'rom.image-missing', hint: 'nothing has been written to the device' });
+    }
+    const info = await readAndroidInfoFromZip(path);
+    if (info) plan.steps[i] = { ...s, requirements: info.requirements };
+  }
+}
+
+/** `require partition-exists=P` lines that apply to this device: AOSP makes P's image mandatory. */
+async function requiredPartitions(plan: FlashPlan, file: string, facts: DeviceFacts): Promise<string[]> {
+  const out: string[] = [];
+  for (const s of plan.steps) {
+    if (s.kind !== 'gate.android-info' || s.file !== file) continue;
+    for (const r of s.requirements ?? []) {
+      if (r.kind !== 'require' || r.variable !== 'partition-exists') continue;
+      if (r.forProduct !== undefined && r.forProduct !== (await facts.get('product'))) continue;
+      out.push(...r.values);
+    }
+  }
+  return out;
+}
+
+/**
+ * Steps after which the device must be followed through a reboot: a reboot
+ * into the bootloader or fastbootd that more device operations follow. A
+ * reboot elsewhere (Android, recovery, EDL) with operations after it is
+ * refused: the device would not come back to fastboot by itself.
+ */
+function reconnectPoints(plan: FlashPlan, runs: boolean[], opts: RunPlanOptions): Set<number> {
+  const live = plan.steps.map((s, i) => Boolean(runs[i]) && isDeviceOp(s));
+  const out = new Set<number>();
+  for (const [i, s] of plan.steps.entries()) {
+    if (!live[i]) continue;
+    const next = plan.steps.findIndex((_, j) => j > i && live[j]);
+    if (next < 0) continue;
+    const then = plan.steps[next]!;
+    const leaves = s.kind === 'reboot' ? (s.target ?? 'android') : s.kind === 'update' && !s.skipReboot ? 'android (update reboots at the end)' : undefined;
+    if (leaves === undefined) continue;
+    if (s.kind === 'reboot' && (s.target === 'bootloader' || s.target === 'fastboot')) {
+      if (!opts.reconnect) {
+        throw new BadInputError(`${plan.source.script} line ${s.line}: the plan reboots into ${s.target} and continues (line ${then.line}: ${stepLabel(then)}), but this caller cannot reconnect to the device`, {
+          code: 'plan.reconnect-unavailable',
+        });
+      }
+      out.add(i);
+      continue;
+    }
+    throw new BadInputError(
+      `${plan.source.script} line ${s.line}: '${stepLabel(s)}' leaves fastboot for ${leaves}, but device operations follow (line ${then.line}: ${stepLabel(then)}); miflash cannot follow the device out of fastboot`,
+      { code: 'plan.reboot-then-ops', hint: 'edit the plan (miflash plan --json) so that only reboot bootloader/fastboot is followed by more steps; nothing has been written to the device' },
+    );
+  }
+  return out;
+}
+
+/** As AOSP after `reboot fastboot`: the device must now be userspace fastboot (fastbootd). */
+async function checkUserspace(client: FastbootClient, s: StepOf<'reboot'>, deviceId: string): Promise<void> {
+  const { getvarOrUndefined } = await import('../fastboot/slots.js');
+  const v = (await getvarOrUndefined(client, 'is-userspace'))?.trim();
+  if (v === 'yes') return;
+  throw new DeviceFailError(`line ${s.line}: after 'reboot fastboot' ${deviceId} is not in userspace fastboot (getvar is-userspace: ${v ?? 'no answer'})`, {
+    code: 'plan.not-fastbootd',
+    hint: 'the device may have booted back into the bootloader: one or more components might be unbootable',
+  });
+}
+
+interface FollowContext {
+  opts: RunPlanOptions;
+  ctx: RunContext;
+  link: Link;
+  expectSerial: string | undefined;
+}
+
+/** After a reboot into the bootloader/fastbootd: wait for the link to drop, then for the device to come back. */
+async function followReboot(s: StepOf<'reboot'>, i: number, f: FollowContext): Promise<void> {
+  const timeoutMs = f.opts.rebootTimeoutMs ?? DEFAULT_REBOOT_TIMEOUT_MS;
+  const label = `wait for ${f.opts.deviceId} to come back in ${s.target} (up to ${+(timeoutMs / 1000).toFixed(1)} s)`;
+  const base = { step: i, kind: 'wait-device', line: s.line, label };
+  const t0 = f.ctx.clock();
+  f.ctx.emit({ event: 'step-start', ...base });
+  try {
+    await waitForDisconnect(f.link.client.transport);
+    const next = await reconnect({
+      connect: f.opts.reconnect!,
+      timeoutMs,
+      ...(f.opts.reconnectIntervalMs !== undefined ? { intervalMs: f.opts.reconnectIntervalMs } : {}),
+      ...(f.opts.signal ? { signal: f.opts.signal } : {}),
+      ...(f.expectSerial !== undefined ? { expectSerial: f.expectSerial } : {}),
+      deviceId: f.opts.deviceId,
+    });
+    await f.link.replace(next);
+    // A new client asks max-download-size again: fastbootd's limit differs from the bootloader's (AOSP forgets it too).
+    if (s.target === 'fastboot') await checkUserspace(next, s, f.opts.deviceId);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    f.ctx.emit({ event: 'step-end', ...base, status: 'failed', durationMs: f.ctx.clock() - t0, message });
+    throw err;
+  }
+  const durationMs = f.ctx.clock() - t0;
+  f.ctx.emit({ event: 'step-end', ...base, status: 'ok', durationMs, message: `back after ${(durationMs / 1000).toFixed(1)} s` });
 }
