@@ -3,6 +3,7 @@
 // read straight into a pool buffer (the only copy), up to `maxInFlight` writes
 // are outstanding, and they complete in order. Memory is poolSize × bufferSize
 // whatever the image size. Cancellation is checked between buffers.
+import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { AbortedError, BadInputError } from '../errors.js';
 import { segmentLength, type Payload } from '../sparse/descriptor.js';
@@ -39,6 +40,19 @@ export interface TransferStats {
 }
 
 export const DEFAULT_BUFFER_SIZE = 1024 * 1024;
+/**
+ * Pool buffers start this far past a page boundary. Large allocations come
+ * page-aligned, and copying page-aligned file data into a buffer at the same
+ * offset within a page hits 4K aliasing in the kernel's copy: pread ran ~3x
+ * slower (0.24 s vs 0.08 s of system time per 512 MiB on the bench machine).
+ * Half a page apart it runs at memory speed.
+ */
+const PAGE_SKEW = 2048;
+/**
+ * A synchronous read slower than this means the disk, not the page cache, is
+ * serving the image; the loop then hands reads to the thread pool (see readFile).
+ */
+const SLOW_READ_MS = 5;
 
 interface InFlight {
   promise: Promise<void>;
@@ -105,6 +119,7 @@ class TransferLoop {
   private bytesDone = 0;
   private writes = 0;
   private maxSeen = 0;
+  private syncReads = true;
   private readonly started = performance.now();
 
   constructor(
@@ -160,7 +175,7 @@ class TransferLoop {
       const want = Math.min(length - done, buf.length - this.fill);
       let bytesRead: number;
       try {
-        ({ bytesRead } = await fh.read(buf, this.fill, want, offset + done));
+        bytesRead = await this.readFile(fh, buf, this.fill, want, offset + done);
       } catch (err) {
         throw new BadInputError(`${path}: read failed at offset ${offset + done}: ${(err as Error).message}`, { cause: err });
       }
@@ -173,13 +188,31 @@ class TransferLoop {
     }
   }
 
+  /**
+   * Reads from the page cache synchronously: copying 1 MiB takes ~0.1 ms, less
+   * than a thread-pool round trip, and a second busy thread competes with the
+   * device for CPU on small machines (measured, 512 MiB over loopback to a C
+   * sink: 0.31 s -> 0.26 s, client CPU -19%). Writes already queued keep the link busy
+   * meanwhile. Once a read blocks for longer than SLOW_READ_MS (a cold disk),
+   * reads go to the thread pool so the event loop stays responsive.
+   */
+  private async readFile(fh: FileHandle, buf: Buffer, at: number, length: number, position: number): Promise<number> {
+    if (!this.syncReads) return (await fh.read(buf, at, length, position)).bytesRead;
+    const started = performance.now();
+    const bytesRead = readSync(fh.fd, buf, at, length, position);
+    if (performance.now() - started > SLOW_READ_MS) this.syncReads = false;
+    return bytesRead;
+  }
+
   /** Takes a free buffer, allocating lazily up to poolSize; checks for cancellation. */
   private async acquire(): Promise<Buffer> {
     this.checkAbort();
     let buf = this.free.pop();
     if (!buf && this.allocated < this.poolSize) {
       this.allocated++;
-      buf = Buffer.allocUnsafeSlow(this.bufferSize); // own memory, not the shared small-buffer pool
+      // Own memory, not the shared small-buffer pool; skewed off the page grid (see PAGE_SKEW).
+      const skew = this.bufferSize >= 64 * 1024 ? PAGE_SKEW : 0;
+      buf = Buffer.allocUnsafeSlow(this.bufferSize + skew).subarray(skew);
     }
     while (!buf) {
       await this.retireOldest();

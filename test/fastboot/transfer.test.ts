@@ -1,7 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AbortedError, BadInputError, TransportClosedError } from '../../src/errors.js';
 import { sendPayload, type TransferProgress } from '../../src/fastboot/transfer.js';
 import type { Payload } from '../../src/sparse/descriptor.js';
@@ -156,6 +156,49 @@ describe('sendPayload', () => {
     const beyond: Payload = { size: 2000, segments: [{ kind: 'file', offset: content.length - 1000, length: 2000 }] };
     await expect(sendPayload(t, file, beyond)).rejects.toThrow(/file ended at offset 65536/);
     await expect(sendPayload(t, join(dir, 'missing.img'), beyond)).rejects.toThrow(/cannot open image/);
+  });
+
+  it('starts large pool buffers half a page into their allocation (keeps pread off 4K aliasing)', async () => {
+    const offsets: number[] = [];
+    const t = new FakeTransport(1024, 2, 0);
+    const write = t.write.bind(t);
+    t.write = (data: Uint8Array) => {
+      offsets.push(data.byteOffset % 4096);
+      return write(data);
+    };
+    const segments: Payload['segments'] = Array.from({ length: 4 }, () => ({ kind: 'file' as const, offset: 0, length: content.length }));
+    const stats = await sendPayload(t, file, { size: 4 * content.length, segments }, { bufferSize: 64 * 1024 });
+    expect(t.sent().equals(Buffer.concat([content, content, content, content]))).toBe(true);
+    expect(stats.writes).toBe(4);
+    expect(offsets).toEqual([2048, 2048, 2048, 2048]);
+  });
+
+  it('reads synchronously from a fast source and moves reads to the thread pool once one is slow', async () => {
+    const probe = await open(file, 'r');
+    const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => unknown };
+    await probe.close();
+    const asyncRead = vi.spyOn(proto, 'read');
+    const segments: Payload['segments'] = Array.from({ length: 8 }, () => ({ kind: 'file' as const, offset: 0, length: content.length }));
+    const expected = Buffer.concat(Array.from({ length: 8 }, () => content));
+    try {
+      const fast = new FakeTransport(1024, 2, 0);
+      await sendPayload(fast, file, { size: expected.length, segments }, { bufferSize: 64 * 1024 });
+      expect(fast.sent().equals(expected)).toBe(true);
+      expect(asyncRead).not.toHaveBeenCalled();
+      // Every clock reading 10 ms after the last: the first read looks slow.
+      let now = 0;
+      const clock = vi.spyOn(performance, 'now').mockImplementation(() => (now += 10));
+      try {
+        const slow = new FakeTransport(1024, 2, 0);
+        await sendPayload(slow, file, { size: expected.length, segments }, { bufferSize: 64 * 1024 });
+        expect(slow.sent().equals(expected)).toBe(true);
+        expect(asyncRead).toHaveBeenCalledTimes(7);
+      } finally {
+        clock.mockRestore();
+      }
+    } finally {
+      asyncRead.mockRestore();
+    }
   });
 
   it('sends a payload larger than the pool with memory bounded by the pool', async () => {
