@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { BadInputError } from '../errors.js';
 import { SparseFormatError } from '../sparse/errors.js';
 import { parseSparseHeader, isSparse, SPARSE_HEADER_SIZE } from '../sparse/parse.js';
-import { prepareForDownload } from '../sparse/index.js';
+import { prepareForDownload } from '../sparse/prepare.js';
 import type { PreparedImage } from '../sparse/descriptor.js';
 import { parseFastbootNumber, type FastbootClient } from './client.js';
 import { step, type EventSink } from './events.js';
