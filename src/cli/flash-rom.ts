@@ -4,10 +4,12 @@
 // the others; the exit code is the worst). Output: --json events, a TTY
 // spinner + progress bars, or plain lines.
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { BadInputError, ExitCode, MiflashError } from '../errors.js';
 import type { DeviceEvent } from '../fastboot/events.js';
 import type { Rom } from '../rom/rom.js';
+import type { ProgressFn } from '../rom/archive.js';
 import type { PlanEvent } from '../plan/events.js';
 import type { PreflightResult } from '../plan/preflight.js';
 import type { ConfirmRequest, RunPlanResult } from '../plan/runner.js';
@@ -23,6 +25,8 @@ export interface FlashRomOptions {
   /** ROM folder for a plan .json target. */
   rom?: string;
   cache?: string;
+  /** --reboot-timeout SECONDS: how long to wait for the device after a reboot in the middle of the plan. */
+  rebootTimeout?: string;
 }
 
 export interface FlashRomGlobals {
@@ -43,6 +47,13 @@ export interface FlashRomIo {
 }
 
 function defaultIo(): FlashRomIo {
+  // `miflash --json flash ROM | head`: a reader that goes away must not kill a flash half-way
+  // (a cut transfer can leave the phone unbootable); the run goes on without that output.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    });
+  }
   return {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -53,9 +64,9 @@ function defaultIo(): FlashRomIo {
 }
 
 /** Loads the plan and ROM for `target` (ROM folder/archive, or plan .json + --rom). */
-export async function loadPlan(target: string, options: FlashRomOptions): Promise<{ plan: FlashPlan; rom: Rom }> {
+export async function loadPlan(target: string, options: FlashRomOptions, onProgress?: ProgressFn): Promise<{ plan: FlashPlan; rom: Rom }> {
   const { openRom, planForRom } = await import('../rom/index.js');
-  const cache = options.cache ? { cache: options.cache } : {};
+  const cache = { ...(options.cache ? { cache: options.cache } : {}), ...(onProgress ? { onProgress } : {}) };
   if (/\.json$/i.test(target)) {
     const { FlashPlanSchema } = await import('../plan/schema.js');
     let data: unknown;
@@ -77,17 +88,44 @@ export async function loadPlan(target: string, options: FlashRomOptions): Promis
     return { plan: parsed.data, rom: await openRom(romDir, cache) };
   }
   if (options.rom) throw new BadInputError(`--rom is only for a plan file (flash PLAN.json --rom DIR); ${target} is the ROM itself`);
-  const rom = await openRom(target, cache).catch((err: unknown) => {
+  const rom = await openRom(target, cache).catch(async (err: unknown): Promise<never> => {
     if (err instanceof MiflashError && err.code === 'rom.not-found' && /^[A-Za-z0-9_.-]+$/.test(target)) {
       throw new BadInputError(`${err.message}; 'flash ${target}' with one argument flashes a ROM folder, archive or plan file`, {
         code: err.code,
         hint: `to flash one partition give its image too: miflash flash ${target} IMAGE`,
       });
     }
+    if (err instanceof MiflashError && err.code === 'rom.not-a-rom') {
+      const better = await nearbyRom(target);
+      if (better) throw new BadInputError(err.message, { code: err.code, hint: `did you mean: miflash flash ${better}` });
+    }
+    if (err instanceof MiflashError && err.code === 'rom.not-found' && !err.hint) {
+      throw new BadInputError(err.message, {
+        code: err.code,
+        hint: `check the path (relative to ${process.cwd()}): the ROM folder holds flash_all.sh and images/; a .tgz, .zip or plan .json works too`,
+      });
+    }
+    if (err instanceof MiflashError && err.code === 'rom.unknown-format' && /\.(img|bin|mbn|elf|melf)$/i.test(target)) {
+      // `flash boot.img`: an image without its partition.
+      const part = basename(target).replace(/\.[^.]+$/, '');
+      throw new BadInputError(`${target} is an image, not a ROM; 'flash' with one argument flashes a ROM folder, archive or plan file`, {
+        code: err.code,
+        hint: `to flash one image name its partition first: miflash flash ${part} ${target}`,
+      });
+    }
     throw err;
   });
   const plan = await planForRom(rom, { ...(options.mode ? { mode: options.mode } : {}), ...(options.script ? { script: options.script } : {}) });
   return { plan, rom };
+}
+
+/** For a folder that is not a ROM: the ROM it is part of (its images/ folder) or the one archive in it. */
+async function nearbyRom(target: string): Promise<string | undefined> {
+  const { readdir } = await import('node:fs/promises');
+  const { dirname, join } = await import('node:path');
+  if (basename(target.replace(/\/+$/, '')) === 'images') return dirname(target.replace(/\/+$/, ''));
+  const archives = (await readdir(target).catch(() => [] as string[])).filter((f) => /\.(tgz|tar\.gz|tar|zip)$/i.test(f));
+  return archives.length === 1 ? join(target, archives[0]!) : undefined;
 }
 
 /** Runs the plan on every selected device; returns the worst exit code (0 = all fine). */
@@ -99,6 +137,7 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
   let rom: Rom;
   let sparseLimit: number | undefined;
   let timeoutMs: number;
+  let rebootTimeoutMs: number | undefined;
   try {
     sparseLimit = globals.sparseLimit === undefined ? undefined : parseSize(globals.sparseLimit, '-S');
     if (options.mode !== undefined && !['clean', 'keep-data', 'lock'].includes(options.mode)) {
@@ -106,7 +145,16 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
     }
     timeoutMs = Number(globals.timeout ?? '30000');
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new BadInputError(`--timeout '${globals.timeout}': expected a positive number of milliseconds`);
-    ({ plan, rom } = await loadPlan(target, options));
+    rebootTimeoutMs = parseRebootTimeout(options.rebootTimeout);
+    // Unpacking a multi-GB archive takes minutes: show it, as the image checks and transfers are shown.
+    const unpacking = json ? undefined : await archiveProgress(io);
+    try {
+      ({ plan, rom } = await loadPlan(target, options, unpacking?.onProgress));
+      unpacking?.end();
+    } catch (err) {
+      unpacking?.stop();
+      throw err;
+    }
     specs = await selectDevices({ serials: globals.serial ?? [], all: globals.all });
   } catch (err) {
     // Before any device: in --json mode still one schema-valid error event.
@@ -117,21 +165,36 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
 
   const ctl = new AbortController();
   const onSigint = () => {
-    if (ctl.signal.aborted) process.exit(ExitCode.ABORTED);
+    if (ctl.signal.aborted) {
+      io.stderr.write('\nmiflash: aborted; if a transfer was cut short, reboot the device to the bootloader before retrying\n');
+      process.exit(ExitCode.ABORTED);
+    }
     io.stderr.write('\nmiflash: stopping after the current buffer (Ctrl-C again to exit now)\n');
     ctl.abort();
   };
   process.on('SIGINT', onSigint);
   const several = specs.length > 1;
-  const confirm = makeConfirm(options, io);
+  // A question must not sit under a spinner that redraws over it.
+  // Several devices: while a question is open, the others' lines wait (they would bury the prompt).
+  const pausers = new Set<() => void>();
+  const gate = holdable(io.stderr);
+  const outIo = several && io.interactive && !options.yes ? { ...io, stderr: gate.stream } : io;
+  const confirm = makeConfirm(options, io, {
+    before: () => {
+      pausers.forEach((pause) => pause());
+      gate.hold();
+    },
+    after: () => gate.release(),
+  });
   const preflightCache = new Map<string, Promise<PreflightResult>>();
   try {
     const codes = await Promise.all(
       specs.map(async (spec) => {
         const name = formatDeviceSpec(spec);
-        const out = await createOutput(name, several, json, io);
+        const out = await createOutput(name, several, json, outIo);
+        pausers.add(out.pause);
         try {
-          const result = await flashOne(spec, name, { plan, rom, sparseLimit, timeoutMs, dryRun: Boolean(options.dryRun), confirm, signal: ctl.signal, out, preflightCache });
+          const result = await flashOne(spec, name, { plan, rom, sparseLimit, timeoutMs, rebootTimeoutMs, dryRun: Boolean(options.dryRun), confirm, signal: ctl.signal, out, preflightCache });
           out.finish(result);
           return 0;
         } catch (err) {
@@ -140,6 +203,7 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
         }
       }),
     );
+    if (several && !json) io.stderr.write(batchSummary(specs.map(formatDeviceSpec), codes, Boolean(options.dryRun)));
     return Math.max(0, ...codes);
   } finally {
     process.off('SIGINT', onSigint);
@@ -151,6 +215,7 @@ interface OneOptions {
   rom: Rom;
   sparseLimit: number | undefined;
   timeoutMs: number;
+  rebootTimeoutMs: number | undefined;
   dryRun: boolean;
   confirm: ((req: ConfirmRequest) => Promise<boolean>) | undefined;
   signal: AbortSignal;
@@ -180,32 +245,122 @@ async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<
       onDeviceEvent: o.out.device,
       signal: o.signal,
       preflightCache: o.preflightCache,
+      // After `reboot bootloader|fastboot` mid-plan: the same spec (address / USB serial / port) again.
+      reconnect: () => connectFastboot(spec, { timeoutMs: o.timeoutMs, onEvent: o.out.device }),
+      ...(o.rebootTimeoutMs !== undefined ? { rebootTimeoutMs: o.rebootTimeoutMs } : {}),
     });
   } finally {
     await client.close().catch(() => {});
   }
 }
 
+function parseRebootTimeout(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+    throw new BadInputError(`--reboot-timeout '${text}': expected a number of seconds between 0 and 3600`, { code: 'input.reboot-timeout' });
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** Several devices: the last line says how many made it and which did not (a batch log ends with the verdict). */
+function batchSummary(names: string[], codes: number[], dryRun: boolean): string {
+  const failed = codes.flatMap((c, i) => (c === 0 ? [] : [`${names[i]} (exit ${c})`]));
+  const ok = codes.length - failed.length;
+  return `miflash: ${ok} of ${codes.length} devices ${dryRun ? 'checked' : 'flashed'}${failed.length ? `; failed: ${failed.join(', ')}` : ''}\n`;
+}
+
+/** Progress of checking and extracting a ROM archive (a folder or a reused cache reports none). */
+async function archiveProgress(io: FlashRomIo): Promise<{ onProgress: ProgressFn; end(): void; stop(): void }> {
+  const { createRenderer } = await import('../ui/render.js');
+  const renderer = await createRenderer({ tty: io.tty, err: io.stderr, out: io.stdout });
+  let phase: string | undefined;
+  let started = 0;
+  let id = 0;
+  // Short: Xiaomi archive names are long enough to squeeze the bar off the line.
+  const label = (p: string) => (p === 'verify' ? 'Checking the archive MD5' : 'Extracting the ROM archive');
+  const end = () => {
+    if (phase !== undefined) renderer.event({ type: 'step-done', id, label: label(phase), elapsedMs: performance.now() - started });
+    phase = undefined;
+    renderer.stop();
+  };
+  return {
+    onProgress(p) {
+      if (p.phase !== phase) {
+        end();
+        phase = p.phase;
+        started = performance.now();
+        renderer.event({ type: 'step-start', id: ++id, label: label(p.phase), bytesTotal: p.total });
+      }
+      const secs = (performance.now() - started) / 1000;
+      renderer.event({ type: 'step-progress', id, bytesDone: p.done, bytesTotal: p.total, rateBytesPerSec: secs > 0.2 ? p.done / secs : 0 });
+    },
+    end,
+    stop: () => renderer.stop(),
+  };
+}
+
 // ---- confirmation ----
 
-function makeConfirm(options: FlashRomOptions, io: FlashRomIo): ((req: ConfirmRequest) => Promise<boolean>) | undefined {
+function makeConfirm(
+  options: FlashRomOptions,
+  io: FlashRomIo,
+  around: { before(): void; after(): void } = { before() {}, after() {} },
+): ((req: ConfirmRequest) => Promise<boolean>) | undefined {
   if (options.yes) return async () => true;
   if (!io.interactive) return undefined; // the runner refuses and tells the user to pass --yes
   let queue: Promise<unknown> = Promise.resolve();
   // One question at a time, even with several devices running.
   return (req) => {
-    const next = queue.then(() => askOnce(req, io));
+    const next = queue.then(async () => {
+      around.before();
+      try {
+        return await askOnce(req, io);
+      } finally {
+        around.after();
+      }
+    });
     queue = next.catch(() => {});
     return next;
   };
 }
 
+/** A writer that can hold what is written and let it out later, in order. */
+function holdable(target: NodeJS.WritableStream): { stream: NodeJS.WritableStream; hold(): void; release(): void } {
+  let held: Array<string | Uint8Array> | undefined;
+  const stream = {
+    write(chunk: string | Uint8Array): boolean {
+      if (held) held.push(chunk);
+      else target.write(chunk);
+      return true;
+    },
+  } as unknown as NodeJS.WritableStream;
+  return {
+    stream,
+    hold: () => {
+      held ??= [];
+    },
+    release: () => {
+      const chunks = held ?? [];
+      held = undefined;
+      for (const c of chunks) target.write(c);
+    },
+  };
+}
+
 async function askOnce(req: ConfirmRequest, io: FlashRomIo): Promise<boolean> {
   const rl = createInterface({ input: io.stdin, output: io.stderr, terminal: true });
-  // Ctrl-C or Ctrl-D at the prompt is a "no", never a hang or a crash.
+  // Ctrl-C or Ctrl-D at the prompt is a "no", never a hang or a crash;
+  // end the prompt's line so the message that follows starts on its own.
+  let answered = false;
+  const cancel = (resolve: (s: string) => void) => () => {
+    if (!answered) io.stderr.write('\n');
+    answered = true;
+    resolve('');
+  };
   const cancelled = new Promise<string>((resolve) => {
-    rl.once('SIGINT', () => resolve(''));
-    rl.once('close', () => resolve(''));
+    rl.once('SIGINT', cancel(resolve));
+    rl.once('close', cancel(resolve));
   });
   const ask = (q: string) => Promise.race([rl.question(q).catch(() => ''), cancelled]);
   try {
@@ -213,6 +368,7 @@ async function askOnce(req: ConfirmRequest, io: FlashRomIo): Promise<boolean> {
     const answer = (await ask(`${req.question} [y/N] `)).trim().toLowerCase();
     return answer === 'y' || answer === 'yes';
   } finally {
+    answered = true;
     rl.close();
   }
 }
@@ -224,6 +380,8 @@ interface DeviceOutput {
   device(e: DeviceEvent): void;
   finish(result: RunPlanResult): void;
   fail(err: unknown): void;
+  /** Ends any spinner line (before a question on the terminal). */
+  pause(): void;
 }
 
 function errorEvent(device: string, err: unknown): PlanEvent {
@@ -258,35 +416,49 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
       },
       finish: () => {},
       fail: () => {},
+      pause: () => {},
     };
   }
   const { createRenderer, formatBytes, formatStatusLine } = await import('../ui/render.js');
   // Several devices at once: one spinner would fight another; use plain lines.
   let planPct = '';
-  const renderer: Renderer = await createRenderer({ tty: io.tty && !several, err: io.stderr, out: io.stdout, progressSuffix: () => `  plan ${planPct}` });
+  const live = io.tty && !several;
+  const renderer: Renderer = await createRenderer({ tty: live, err: io.stderr, out: io.stdout, progressSuffix: () => (planPct ? `  plan ${planPct}` : '') });
   const prefix = several ? `[${name}] ` : '';
   const line = (text: string) => renderer.event({ type: 'text', message: `${prefix}${text}\n` });
   let total = 0;
   let count = 0;
   let pos = '';
+  // On a live line the plan's percentage is the progress suffix; a copy frozen in the label would contradict it.
+  let stepPos = '';
+  let subStepFailed = false;
+  let dryRun = false;
+  // "sent in" counts from the first device operation: not the image checks, not the time a question waited for an answer.
+  let firstOperation: number | undefined;
+  const flashMs = (planMs: number) => (firstOperation === undefined ? planMs : performance.now() - firstOperation);
   let doneBytes = 0;
   const bytesOf = new Map<number, number>();
   const pct = (n: number) => (total > 0 ? `${Math.floor((Math.min(n, total) / total) * 100)}%` : '');
   // Image verification (phase 1) shows as a transient spinner on a TTY only.
   let verifying: { file: string; started: number } | undefined;
-  const showVerify = io.tty && !several;
+  let verifyStarted: number | undefined;
+  const showVerify = live;
+  const endVerify = () => {
+    if (verifyStarted !== undefined) renderer.event({ type: 'step-done', id: -1, label: `${prefix}Verifying images`, elapsedMs: performance.now() - verifyStarted });
+    verifying = undefined;
+    verifyStarted = undefined;
+    renderer.stop();
+  };
   return {
     event(e) {
-      if (e.event !== 'verify' && verifying) {
-        verifying = undefined;
-        renderer.stop();
-      }
+      if (e.event !== 'verify' && verifying) endVerify();
       switch (e.event) {
         case 'verify': {
           if (!showVerify) break;
           const now = performance.now();
           if (verifying?.file !== e.file) {
             verifying = { file: e.file, started: now };
+            verifyStarted ??= now;
             renderer.event({ type: 'step-start', id: -1, label: `${prefix}Verifying ${e.file}`, bytesTotal: e.bytesTotal });
           }
           const secs = (now - verifying.started) / 1000;
@@ -294,6 +466,7 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
           break;
         }
         case 'plan':
+          dryRun = e.dryRun;
           total = e.totalBytes;
           count = e.steps.length;
           for (const s of e.steps) bytesOf.set(s.step, s.bytes ?? 0);
@@ -301,7 +474,12 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
           break;
         case 'step-start':
           pos = `[${e.step + 1}/${count} ${pct(doneBytes)}]`;
-          if (!e.kind.startsWith('gate.')) line(`${pos} ${e.label}`);
+          stepPos = `[${e.step + 1}/${count}]`;
+          subStepFailed = false;
+          if (!e.kind.startsWith('gate.')) {
+            firstOperation ??= performance.now();
+            line(`${pos} ${e.label}`);
+          }
           break;
         case 'progress':
           pos = `[${e.step + 1}/${count} ${pct(e.planBytesDone)}]`;
@@ -311,20 +489,23 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
           doneBytes += bytesOf.get(e.step) ?? 0;
           const st = e.status === 'ok' ? 'OKAY' : e.status === 'failed' ? 'FAILED' : e.status === 'warning' ? 'WARNING' : 'SKIPPED';
           if (e.kind.startsWith('gate.')) line(`${formatStatusLine(`[${e.step + 1}/${count}] ${e.label}`, e.durationMs, st)}${e.message && e.status !== 'failed' ? ` ${e.message}` : ''}`);
-          else if (e.status !== 'ok') {
+          // A failed Sending/Writing line already said FAILED and why; the error follows.
+          // A dry run lists what would run on stdout at the end; a SKIPPED line per step would say it twice.
+          else if (e.status !== 'ok' && !(e.status === 'failed' && subStepFailed) && !(dryRun && e.status === 'skipped' && e.message?.startsWith('dry run:'))) {
             line(`${formatStatusLine(`[${e.step + 1}/${count}] ${e.label}`, e.durationMs, st)}${e.message ? ` (${e.message})` : ''}`);
           }
           break;
         }
         case 'message':
-          if (e.level === 'warning') renderer.event({ type: 'warning', message: `${prefix}${e.text}` });
+          if (e.level === 'warning' && several) line(`Warning: ${e.text}`); // the device name leads every line
+          else if (e.level === 'warning') renderer.event({ type: 'warning', message: e.text });
           else line(e.text);
           break;
         case 'done':
           line(
             e.status === 'dry-run'
               ? 'Dry run finished: gates and image checks passed; nothing was written'
-              : `Finished${e.status === 'warning' ? ' with warnings' : ''}: ${e.stepsRun} operations, ${formatBytes(e.bytesSent)} sent in ${(e.durationMs / 1000).toFixed(3)}s`,
+              : `Finished${e.status === 'warning' ? ' with warnings' : ''}: ${e.stepsRun} operations, ${formatBytes(e.bytesSent)} sent in ${(flashMs(e.durationMs) / 1000).toFixed(3)}s`,
           );
           break;
         case 'error':
@@ -334,10 +515,15 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
     device(e) {
       // AOSP-style sub-steps (Sending/Writing/Erasing) with the spinner and progress bar.
       if (e.type === 'step-start' || e.type === 'step-done' || e.type === 'step-fail') {
-        renderer.event({ ...e, label: `${prefix}${pos} ${e.label}` });
+        if (e.type === 'step-fail') subStepFailed = true;
+        renderer.event({ ...e, label: `${prefix}${live ? stepPos : pos} ${e.label}` });
       } else if (e.type !== 'warning') {
         renderer.event(e); // warnings arrive as plan 'message' events
       }
+    },
+    pause: () => {
+      if (verifying) endVerify();
+      else renderer.stop();
     },
     finish(result) {
       renderer.stop();
@@ -350,8 +536,13 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
       renderer.stop();
       const e = err instanceof MiflashError ? err : undefined;
       io.stderr.write(`miflash: error${several ? ` [${name}]` : ''}: ${err instanceof Error ? err.message : String(err)}\n`);
-      if (e?.hint) io.stderr.write(`hint: ${e.hint}\n`);
+      // A link lost after writing began leaves the phone half-flashed: say what to do now.
+      const hint = e?.hint ?? (e?.exitCode === ExitCode.TRANSPORT && firstOperation !== undefined ? HALF_FLASHED_HINT : undefined);
+      if (hint) io.stderr.write(`hint: ${hint}\n`);
       if (!e && err instanceof Error && process.env.MIFLASH_DEBUG) io.stderr.write(`${err.stack}\n`);
     },
   };
 }
+
+const HALF_FLASHED_HINT =
+  'the phone may be partly flashed: do not reboot it into the system; keep it in fastboot mode, check the cable (or reconnect it) and run the same command again';

@@ -36,14 +36,19 @@ export function registerDevice(program: Command): void {
     .description("print a bootloader variable ('all' for every one) as NAME: VALUE")
     .argument('<name>', "variable name, or 'all'")
     .action(async (name: string, _o: unknown, cmd: Command) =>
-      forEachDevice(cmd, async (d) => {
-        if (name === 'all') {
-          for (const [k, v] of await d.client.getvarAll()) d.print(`${k}: ${v}`, { event: 'var', name: k, value: v });
-        } else {
-          const value = await d.client.getvar(name);
-          d.print(`${name}: ${value}`, { event: 'var', name, value });
-        }
-      }),
+      forEachDevice(
+        cmd,
+        async (d) => {
+          if (name === 'all') {
+            for (const [k, v] of await d.client.getvarAll()) d.print(`${k}: ${v}`, { event: 'var', name: k, value: v });
+          } else {
+            const value = await d.client.getvar(name);
+            d.print(`${name}: ${value}`, { event: 'var', name, value });
+          }
+        },
+        // getvar all arrives as INFO lines: printed as "(bootloader) …" too, a terminal would show every variable twice.
+        { quietInfo: name === 'all' },
+      ),
     );
 
   program
@@ -58,7 +63,20 @@ export function registerDevice(program: Command): void {
     .option('--dry-run', 'ROM: read getvars, check gates and images, print what would run; write nothing')
     .option('--rom <dir>', 'ROM folder for a plan file (flash PLAN.json --rom DIR)')
     .option('--cache <dir>', 'ROM: extract archives under DIR instead of beside them')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  miflash flash ./rom                   ROM folder, .tgz or .zip (asks first)
+  miflash flash ./rom --mode keep-data  keep user data ("save user data")
+  miflash flash ./rom --dry-run         check gates and images; write nothing
+  miflash --json flash ./rom --yes      for CI: JSON events, no questions
+  miflash --all flash ./rom --yes       every attached phone at once
+  miflash flash boot boot.img           one image to one partition`,
+    )
+    .option('--reboot-timeout <seconds>', 'ROM: wait this long for the device after a reboot in the middle of the plan (default 60)')
     .action(async (target: string, image: string | undefined, opts: { slot?: string }, cmd: Command) => {
+      await refuseMisplacedOptions(cmd, image === undefined ? ['slot'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout'], image === undefined);
       if (image === undefined) {
         // One argument: a ROM folder, archive or plan file (src/cli/flash-rom.ts).
         const { flashRom } = await import('../flash-rom.js');
@@ -171,7 +189,7 @@ async function rebootEdl(d: DeviceContext, step: typeof import('../../fastboot/e
 }
 
 /** Selects the device(s) from -s/--all/$ANDROID_SERIAL, connects, runs `fn` on each in turn. */
-async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Promise<void>): Promise<void> {
+async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Promise<void>, opts: { quietInfo?: boolean } = {}): Promise<void> {
   quietOnClosedStdout();
   const globals = cmd.optsWithGlobals<GlobalOptions>();
   const [{ selectDevices, formatDeviceSpec }, { connectFastboot }, { createRenderer }, { BadInputError }] = await Promise.all([
@@ -189,7 +207,8 @@ async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Promise<voi
     for (const spec of specs) {
       const name = formatDeviceSpec(spec);
       // Several devices: name the device (a label prefix for people, a field for programs).
-      const emit = (e: DeviceEvent) => renderer.event(!several ? e : globals.json ? ({ ...e, device: name } as unknown as DeviceEvent) : prefixEvent(e, name));
+      const emit = (e: DeviceEvent) =>
+        opts.quietInfo && e.type === 'info' ? undefined : renderer.event(!several ? e : globals.json ? ({ ...e, device: name } as unknown as DeviceEvent) : prefixEvent(e, name));
       const client = await connectFastboot(spec, { timeoutMs, onEvent: emit });
       const print = (line: string, json: Record<string, unknown>) => {
         renderer.stop();
@@ -229,6 +248,23 @@ async function withCtrlC<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T>
   }
 }
 
+/**
+ * `flash boot boot.img --dry-run` must not flash for real, and `flash ./rom --slot b`
+ * must not quietly flash the slots the script chooses: an option of the other form is an error.
+ */
+async function refuseMisplacedOptions(cmd: Command, names: string[], rom: boolean): Promise<void> {
+  const given = names.filter((n) => cmd.getOptionValueSource(n) === 'cli');
+  if (given.length === 0) return;
+  const { BadInputError } = await import('../../errors.js');
+  const flags = given.map((n) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+  throw new BadInputError(
+    rom
+      ? `${flags}: only for flashing one image (flash PARTITION IMAGE); a ROM's script chooses its partitions and slots`
+      : `${flags}: only for flashing a ROM (flash ROM); with PARTITION IMAGE nothing is checked or simulated, the image is written`,
+    { code: 'input.option', hint: rom ? 'drop the option, or flash one image: miflash flash boot boot.img --slot b' : 'drop the option, or give a ROM folder, archive or plan file' },
+  );
+}
+
 async function checkReadable(path: string): Promise<void> {
   const { stat } = await import('node:fs/promises');
   const { BadInputError } = await import('../../errors.js');
@@ -236,7 +272,12 @@ async function checkReadable(path: string): Promise<void> {
   try {
     st = await stat(path);
   } catch (err) {
-    throw new BadInputError(`cannot read image ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message);
+    throw new BadInputError(`cannot read image ${path}: ${why}`, {
+      code: 'input.image',
+      ...(code === 'ENOENT' ? { hint: `usage: miflash flash PARTITION IMAGE (the path is relative to ${process.cwd()})` } : {}),
+    });
   }
   if (!st.isFile()) throw new BadInputError(`${path} is not a regular file`);
 }
@@ -251,6 +292,11 @@ async function listDevices(globals: GlobalOptions, long: boolean): Promise<void>
   } catch (err) {
     if (!(err instanceof TransportError)) throw err;
     process.stderr.write(`miflash: warning: cannot scan USB: ${err.message}\n`);
+  }
+  if (devices.length === 0 && !globals.json && process.stderr.isTTY) {
+    // stdout stays empty as with AOSP fastboot; a person at a terminal learns why.
+    process.stderr.write('no fastboot devices found on USB: put the phone in fastboot mode (volume down + power) and connect it.\n');
+    process.stderr.write('Network devices are not listed; name them with -s tcp:HOST or -s udp:HOST.\n');
   }
   for (const d of devices) {
     const id = `usb:${d.portPath}`;

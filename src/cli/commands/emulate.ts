@@ -8,7 +8,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 export function registerEmulate(program: Command): void {
   program
     .command('emulate')
-    .description('run an emulated fastboot device on TCP (partitions are files DIR/<name>.img)')
+    .description('run an emulated fastboot device on TCP or UDP (partitions are files DIR/<name>.img)')
     .requiredOption('--listen <address>', 'where to listen: tcp:HOST:PORT or udp:HOST:PORT, e.g. tcp:127.0.0.1:5554 (port 0 = any free port)', 'tcp:127.0.0.1:5554')
     .option('--store <dir>', 'directory holding the partition files')
     .option('--discard', 'store nothing (downloads are only hashed for the log); for benchmarks')
