@@ -21,7 +21,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output: one JSON object per line')
     .option('-S, --sparse-limit <size>', 'split images larger than SIZE (e.g. 256M, 1G)')
     .option('--timeout <ms>', 'reply timeout per command in milliseconds', '30000')
-    .showHelpAfterError()
+    .showHelpAfterError('(run miflash --help for usage)')
     .exitOverride();
   registerCommands(program);
   return program;

@@ -58,10 +58,10 @@ export class RomChecksumError extends GateRefusedError {
   readonly partition?: string;
   readonly expected: string;
   readonly found: string;
-  constructor(code: string, file: string, partition: string | undefined, what: string, expected: string, found: string) {
+  constructor(code: string, file: string, partition: string | undefined, what: string, expected: string, found: string, hint?: string) {
     super(`${file}${partition ? ` (partition ${partition})` : ''}: ${what} mismatch: expected ${expected}, found ${found}`, {
       code,
-      hint: 'the ROM is corrupted or was modified; re-download it. Nothing has been written to the device',
+      hint: hint ?? 'the ROM is corrupted or was modified; re-download it. Nothing has been written to the device',
     });
     this.file = file;
     if (partition !== undefined) this.partition = partition;
@@ -163,6 +163,11 @@ async function checkOne(rom: Rom, file: string, partitions: string[], opts: Pref
         `piece count at a ${opts.limit}-byte download limit (images/sparsecrclist.txt)`,
         String(entry.count),
         String(check.pieces),
+        // The count depends on the split size: a -S value or a device limit other than the
+        // one the ROM was built for (512 MiB) changes it, and the bootloader would refuse the pieces.
+        `the bootloader checks that this image arrives as exactly ${entry.count} pieces; with a download limit of ${opts.limit} bytes ` +
+          'it would arrive as a different number. If you passed -S, drop it (or use -S 512M, the size Xiaomi ROMs are built for); ' +
+          'otherwise the ROM does not match this device or was modified. Nothing has been written to the device',
       );
     }
   }

@@ -114,6 +114,7 @@ describe('refusals: specific message, exit code, nothing sent but getvars', () =
       const r = await runMiflash(['-s', emu.address, '-S', '12K', 'flash', pristine.root, '--yes']);
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toMatch(/piece count at a 12288-byte download limit/);
+      expect(r.stderr).toMatch(/If you passed -S, drop it/);
       onlyGetvars(emu);
     });
   }, 30_000);
