@@ -1,0 +1,122 @@
+// Process measurement: wall time (high-resolution, around the child) and peak
+// RSS (GNU time's %M = ru_maxrss of the child, KiB), plus the emulated device
+// each flash run talks to.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const GNU_TIME = '/usr/bin/time';
+const live = new Set();
+process.on('exit', () => { for (const c of live) try { c.kill('SIGKILL'); } catch { /* already gone */ } });
+
+function tail(chunks, max = 4000) {
+  const s = Buffer.concat(chunks).toString('utf8');
+  return s.length > max ? s.slice(-max) : s;
+}
+
+/**
+ * Runs `cmd args` under GNU time. Resolves { wallS, rssKiB, exit, output }
+ * (output = the last few KiB of stdout+stderr, for error reports).
+ */
+export function measure(cmd, args, { timeoutMs, cwd } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'miflash-bench-'));
+  const timeFile = join(dir, 'time');
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(GNU_TIME, ['-f', '%e %M', '-o', timeFile, cmd, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(child);
+    const out = [];
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => out.push(d));
+    let timedOut = false;
+    const timer = timeoutMs ? setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutMs) : null;
+    child.on('error', (e) => { live.delete(child); reject(e); });
+    child.on('close', (code, signal) => {
+      const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+      live.delete(child);
+      if (timer) clearTimeout(timer);
+      let rssKiB = null;
+      try {
+        // GNU time prefixes "Command exited with non-zero status N" when the child fails.
+        const line = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1);
+        const m = /^([\d.]+) (\d+)$/.exec(line ?? '');
+        if (m) rssKiB = Number(m[2]);
+      } catch { /* time killed before writing */ }
+      rmSync(dir, { recursive: true, force: true });
+      const exit = timedOut ? `timeout after ${timeoutMs} ms` : signal ? `signal ${signal}` : code;
+      resolve({ wallS, rssKiB, exit, output: tail(out) });
+    });
+  });
+}
+
+/**
+ * Starts `miflash emulate` in discard mode on an ephemeral loopback port and
+ * waits for its "listening on" line. Returns { address, stop() }.
+ */
+export function startEmulator(miflashBin, { logFile, maxDownloadSize, partitions }) {
+  const args = [miflashBin, 'emulate', '--listen', 'tcp:127.0.0.1:0', '--discard', '--log', logFile,
+    '--max-download-size', String(maxDownloadSize), ...partitions.flatMap((p) => ['--partition', p])];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(child);
+    const out = [];
+    let buf = '';
+    const fail = (why) => { clearTimeout(timer); child.kill('SIGKILL'); reject(new Error(`emulator: ${why}\n${tail(out)}`)); };
+    const timer = setTimeout(() => fail('no "listening on" line within 20 s'), 20_000);
+    child.stderr.on('data', (d) => out.push(d));
+    child.on('error', (e) => fail(e.message));
+    let listening = false;
+    const exited = new Promise((r) => child.on('close', (code) => {
+      live.delete(child);
+      if (!listening) fail(`exited (${code}) before listening`);
+      r();
+    }));
+    child.stdout.on('data', (d) => {
+      out.push(d);
+      buf += d.toString('utf8');
+      const m = /listening on (tcp:[\d.]+:\d+)/.exec(buf);
+      if (!m || listening) return;
+      listening = true;
+      clearTimeout(timer);
+      resolve({
+        address: m[1],
+        cpuSeconds: () => cpuSecondsOf(child.pid),
+        stop: async () => {
+          const kill = setTimeout(() => child.kill('SIGKILL'), 5000);
+          child.kill('SIGTERM');
+          await exited;
+          clearTimeout(kill);
+        },
+      });
+    });
+  });
+}
+
+/** user+system CPU seconds a live process has used so far (Linux /proc; null elsewhere). */
+export function cpuSecondsOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in USER_HZ (100 on Linux)
+  } catch {
+    return null;
+  }
+}
+
+/** The `download SIZE SHA256` lines of an emulator log, in order. */
+export function downloadsOf(logText) {
+  const out = [];
+  for (const line of logText.split('\n')) {
+    const m = /^download (\d+) ([0-9a-f]{64})$/.exec(line.trim());
+    if (m) out.push({ size: Number(m[1]), sha256: m[2] });
+  }
+  return out;
+}
+
+export async function sha256File(path) {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) h.update(chunk);
+  return h.digest('hex');
+}
