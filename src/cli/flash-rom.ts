@@ -83,6 +83,17 @@ export async function loadPlan(target: string, options: FlashRomOptions, onProgr
         hint: '`miflash plan ROM --json > plan.json` writes a valid plan to start from',
       });
     }
+    // The plan decides what runs: a --mode or --script it would ignore must not pass for a promise (keep-data!).
+    // 'clean' is the option's default, so only the other two can be told apart from "not given".
+    if (options.mode !== undefined && options.mode !== 'clean' && options.mode !== parsed.data.source.mode) {
+      throw new BadInputError(`${target} is a '${parsed.data.source.mode}' plan but --mode ${options.mode} was given; nothing has been sent to a device`, {
+        code: 'input.mode',
+        hint: `drop --mode, or write a ${options.mode} plan: miflash plan ROM --mode ${options.mode} --json > plan.json`,
+      });
+    }
+    if (options.script !== undefined) {
+      throw new BadInputError(`--script is for a ROM, not a plan file (${target} already names its script: ${parsed.data.source.script})`, { code: 'input.script' });
+    }
     const romDir = options.rom ?? parsed.data.source.rom;
     if (!romDir) throw new BadInputError(`${target}: the plan names no ROM; pass --rom DIR`, { code: 'plan.no-rom' });
     return { plan: parsed.data, rom: await openRom(romDir, cache) };

@@ -3,8 +3,8 @@
 // and images match md5sum.xml, crclist.txt and sparsecrclist.txt (CRC and the
 // piece count at the download limit that will be used). Files are streamed.
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { access, realpath, stat } from 'node:fs/promises';
+import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { BadInputError, GateRefusedError, type MiflashError } from '../errors.js';
 import { digestFile, type FileDigest } from '../rom/hash.js';
 import type { Rom } from '../rom/rom.js';
@@ -85,6 +85,20 @@ export function planImages(plan: FlashPlan, opts: { includeForeign?: boolean } =
   return out;
 }
 
+/**
+ * The file's real path must stay inside the ROM's real root: the plan's names
+ * cannot hold `..`, but a symlink inside the ROM could still point anywhere.
+ */
+export async function assertInsideRom(rom: Rom, file: string, partition?: string): Promise<void> {
+  const [root, real] = await Promise.all([realpath(rom.root), realpath(join(rom.root, file))]);
+  const rel = relative(root, real);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    throw new RomImageError(file, partition, `resolves to ${real}, outside the ROM (${root}); miflash only sends files inside the ROM folder`, {
+      code: 'rom.image-outside',
+    });
+  }
+}
+
 export async function checkRomImages(rom: Rom, plan: FlashPlan, opts: PreflightOptions): Promise<PreflightResult> {
   const images: ImageCheck[] = [];
   const warnings: string[] = [];
@@ -120,6 +134,7 @@ async function checkOne(rom: Rom, file: string, partitions: string[], opts: Pref
     });
   });
   if (!st.isFile()) throw new RomImageError(file, first, 'not a regular file', { code: 'rom.image-missing' });
+  await assertInsideRom(rom, file, first);
   await access(path, constants.R_OK).catch((err: Error) => {
     throw new RomImageError(file, first, `not readable (${err.message})`, { code: 'rom.image-unreadable', cause: err });
   });

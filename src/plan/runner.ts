@@ -28,11 +28,12 @@ import { checkUpdateZip, listZip, imagesInZip, runUpdate } from './update-zip.js
 import { formatByErase, noFilesystemNote, wipeUserData } from './wipe.js';
 import type { DeviceEvent } from '../fastboot/events.js';
 import { deviceSparseLimit, flashImage } from '../fastboot/flash-image.js';
+import { minResparseLimit, RAW_BLOCK_SIZE, readSparseFile, RESPARSE_LIMIT } from '../sparse/index.js';
 import { erasePartition } from '../fastboot/erase.js';
 import { resolveSlotOption } from '../fastboot/slots.js';
 import type { Rom } from '../rom/rom.js';
 import { touchesUserData } from '../rom/script/index.js';
-import { checkRomImages, type PreflightResult } from './preflight.js';
+import { assertInsideRom, checkRomImages, type PreflightResult } from './preflight.js';
 import { DeviceFacts, describeGate, evaluateGate, type GateStep } from './gates.js';
 import { progressThrottle, type PlanEvent, type StepStatus } from './events.js';
 import { FlashPlanSchema, isDeviceOp, isGate, type FlashPlan, type PlanStep, type StepCondition, type StepOf } from './schema.js';
@@ -146,10 +147,30 @@ export function stepLabel(s: PlanStep): string {
   }
 }
 
-/** Does the step erase or overwrite user data (userdata or metadata)? */
+/**
+ * Does the step erase or overwrite user data? userdata or metadata under any
+ * case or slot suffix (a hand-edited plan may spell them so), and unlocking,
+ * which makes the bootloader wipe the data.
+ */
 export function touchesData(s: PlanStep): boolean {
   if (touchesUserData(s)) return true;
-  return (s.kind === 'flash' || s.kind === 'erase' || s.kind === 'format') && /^metadata(_[ab])?$/.test(s.partition);
+  switch (s.kind) {
+    case 'flash':
+    case 'erase':
+    case 'format':
+      return /^(userdata|metadata)(_a|_b|_ab)?$/i.test(s.partition);
+    case 'flashing':
+      return s.sub === 'unlock' || s.sub === 'unlock_critical';
+    case 'oem':
+      return /^unlock/i.test(s.args[0]!);
+    default:
+      return false;
+  }
+}
+
+/** Does the step lock the bootloader? Also an `oem lock…` or `flashing lock_critical` that a plan carries as an opaque step. */
+export function isLock(s: PlanStep): boolean {
+  return s.kind === 'lock' || (s.kind === 'oem' && /^lock/i.test(s.args[0]!)) || (s.kind === 'flashing' && s.sub === 'lock_critical');
 }
 
 class RunContext {
@@ -275,13 +296,18 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
     skipWhy.push(ok ? undefined : `condition not met: ${describeCondition(s.condition!)}`);
   }
 
+  await checkSlots(plan, runs, client);
   const rebootsToFollow = reconnectPoints(plan, runs, opts);
   // The serial number identifies the device again after a reboot.
   const serialBefore = rebootsToFollow.size > 0 ? await facts.get('serialno') : undefined;
 
   const limit = opts.sparseLimit !== undefined && opts.sparseLimit > 0 ? opts.sparseLimit : await deviceSparseLimit(client);
   const effective: FlashPlan = { ...plan, steps: plan.steps.filter((_, i) => runs[i]) };
-  const onVerify = (p: { file: string; done: number; total: number }) => ctx.emit({ event: 'verify', file: p.file, bytesDone: p.done, bytesTotal: p.total });
+  const onVerify = (p: { file: string; done: number; total: number }) => {
+    // Checking a multi-GB ROM takes minutes: Ctrl-C stops it at the next buffer (nothing has been written yet).
+    if (opts.signal?.aborted) throw new AbortedError(`aborted by the user while checking ${p.file}; nothing has been written to the device`);
+    ctx.emit({ event: 'verify', file: p.file, bytesDone: p.done, bytesTotal: p.total });
+  };
   const check = async () => {
     const result = await checkRomImages(rom, effective, { limit, includeForeign: Boolean(opts.allowForeign), onProgress: onVerify });
     for (const s of effective.steps) {
@@ -306,6 +332,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   for (const w of preflight.warnings) {
     ctx.emit({ event: 'message', level: 'info', source: 'miflash', text: w });
   }
+  await checkSplitLimit(effective, preflight, rom, limit);
   const vbmetaPatches = await checkVbmeta(effective, rom);
 
   const operations = plan.steps.flatMap((s, i) => (runs[i] && !isGate(s) && s.kind !== 'note' && s.kind !== 'sleep' ? [stepLabel(s)] : []));
@@ -324,7 +351,8 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   }
 
   // ---- confirmations (after the gates, before the first write) ----
-  const product = (await facts.get('product')) ?? plan.product?.device ?? 'this device';
+  // `||`: a device answering an empty product must not make an empty answer confirm a lock.
+  const product = (await facts.get('product')) || plan.product?.device || 'this device';
   const willRun = plan.steps.filter((_, i) => runs[i]);
   if (willRun.some(touchesData)) {
     await ask(opts, {
@@ -333,7 +361,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
       question: `${opts.deviceId} (${product}): ${plan.source.script} erases all user data (userdata/metadata). Continue?`,
     });
   }
-  if (willRun.some((s) => s.kind === 'lock')) {
+  if (willRun.some(isLock)) {
     await ask(opts, {
       kind: 'lock',
       device: opts.deviceId,
@@ -366,7 +394,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
         ctx.emit({ event: 'step-end', ...base, status: 'skipped', durationMs: 0, message: skipWhy[i]! });
         continue;
       }
-      if (s.kind === 'lock' && warnings.length > 0) {
+      if (isLock(s) && warnings.length > 0) {
         const message = `not locking: an earlier step warned (${warnings[0]})`;
         outcomes[i]!.status = 'skipped';
         outcomes[i]!.message = message;
@@ -450,9 +478,12 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
  * below the device's anti version can brick it.
  */
 async function implicitAntiRollback(plan: FlashPlan, rom: Rom, facts: DeviceFacts, ctx: RunContext): Promise<void> {
-  if (rom.antiVersion === undefined || plan.steps.some((s) => s.kind === 'gate.anti-rollback')) return;
+  // A blocking gate at most as permissive as the package's file covers it; a hand-edited
+  // gate with a higher version (or one that only warns) does not.
+  const antiVersion = rom.antiVersion;
+  if (antiVersion === undefined || plan.steps.some((s) => s.kind === 'gate.anti-rollback' && s.onFailure === 'abort' && s.packageVersion <= antiVersion)) return;
   const out = await evaluateGate(
-    { kind: 'gate.anti-rollback', line: 0, onFailure: 'abort', packageVersion: rom.antiVersion, variable: 'anti', from: 'anti_version.txt' },
+    { kind: 'gate.anti-rollback', line: 0, onFailure: 'abort', packageVersion: antiVersion, variable: 'anti', from: 'anti_version.txt' },
     facts,
   );
   if (!out.ok) throw out.error!;
@@ -537,6 +568,28 @@ function describeCondition(c: StepCondition): string {
       return `${c.file} is not in the ROM`;
     case 'file-missing':
       return `${c.file} is in the ROM`;
+  }
+}
+
+/**
+ * An image larger than the download limit goes out in pieces of one block or
+ * more plus headers; a limit too small for that (-S 4K, a tiny device
+ * max-download-size) is refused now rather than at that image, half-way.
+ */
+async function checkSplitLimit(plan: FlashPlan, preflight: PreflightResult, rom: Rom, limit: number): Promise<void> {
+  if (limit <= 0) return;
+  const flashed = new Set(plan.steps.flatMap((s) => (s.kind === 'flash' ? [s.file] : [])));
+  const maxLen = Math.min(limit, RESPARSE_LIMIT);
+  for (const i of preflight.images) {
+    if (i.size <= limit || i.partitions.length === 0) continue; // fits, or an update zip itself (its images are listed too)
+    const blockSize = i.sparse && flashed.has(i.file) ? (await readSparseFile(join(rom.root, i.file))).header.blockSize : RAW_BLOCK_SIZE;
+    const need = minResparseLimit(blockSize);
+    if (maxLen < need) {
+      throw new BadInputError(
+        `${i.file} (partition ${i.partitions[0]}): ${i.size} bytes must be split at the download limit of ${limit} bytes, but a piece needs at least ${need} bytes (one ${blockSize}-byte block plus headers)`,
+        { code: 'sparse.limit', hint: "use a larger -S, or none (the device's max-download-size); nothing has been written to the device" },
+      );
+    }
   }
 }
 
@@ -709,12 +762,24 @@ class Link {
 
 // ---- host checks and reboots in the middle of a plan ----
 
+/** Slots named by --slot and set_active exist on the device (getvars only), so a bad one stops the plan before its first write. */
+async function checkSlots(plan: FlashPlan, runs: boolean[], client: FastbootClient): Promise<void> {
+  for (const [i, s] of plan.steps.entries()) {
+    if (!runs[i]) continue;
+    const slot = s.kind === 'set-active' ? s.slot : s.kind === 'flash' ? s.flags?.slot : undefined;
+    if (slot === undefined) continue;
+    await resolveSlotOption(client, slot).catch((err: unknown) => {
+      throw withStep(err, plan, s);
+    });
+  }
+}
+
 /** Checks that need neither the device nor the ROM's images. */
 function hostChecks(plan: FlashPlan, opts: RunPlanOptions): void {
   const active = plan.steps.filter((s) => !(s.foreign && !opts.allowForeign));
   if (plan.source.mode === 'keep-data') {
     // planForRom refuses these already; a hand-edited plan must not get around it.
-    const bad = active.find(touchesUserData);
+    const bad = active.find(touchesData);
     if (bad) {
       throw new BadInputError(`${plan.source.script} is a keep-data plan but line ${bad.line} (${stepLabel(bad)}) erases user data`, {
         code: 'plan.keep-data-violation',
@@ -741,6 +806,7 @@ async function readMissingAndroidInfo(plan: FlashPlan, rom: Rom): Promise<void> 
     if (!there) {
       throw new BadInputError(`${s.file} (script line ${s.line}): the update zip is missing from the ROM`, { code: 'rom.image-missing', hint: 'nothing has been written to the device' });
     }
+    await assertInsideRom(rom, s.file);
     const info = await readAndroidInfoFromZip(path);
     if (info) plan.steps[i] = { ...s, requirements: info.requirements };
   }

@@ -22,6 +22,8 @@ const RomFile = z
   .refine((p) => !p.startsWith('/') && !p.split('/').some((c) => c === '..' || c === '' || c === '.'), {
     message: 'file must be relative to the ROM root, without "..", "." or empty components',
   })
+  // On Windows `\` is a separator too: `images\..\..\x` or `\\server\share` would leave the ROM.
+  .refine((p) => !p.includes('\\'), { message: 'file must use "/" separators, never "\\"' })
   .describe('file relative to the ROM root, e.g. images/xbl.elf')
   ;
 planRegistry.add(RomFile, { id: 'RomFile' });

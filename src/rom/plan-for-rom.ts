@@ -1,10 +1,10 @@
 // ROM + mode (or an explicit script) → one validated plan: picks the script,
 // merges its .sh/.bat twin (stricter failure policy wins), resolves host-side
 // conditions (`if exist`), fills the package anti version and android-info
-// requirements, and adds a misc.txt product gate when the script has none.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+// requirements, and adds a misc.txt product gate when the script has no blocking one.
+import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
-import { basename, isAbsolute, join, relative } from 'node:path';
+import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { BadInputError } from '../errors.js';
 import { FlashPlanSchema, type FlashPlan, type PlanStep } from '../plan/schema.js';
 import { readAndroidInfoFromZip, type Rom, type RomScript } from './rom.js';
@@ -68,9 +68,12 @@ async function parseFile(rom: Rom, s: RomScript): Promise<FlashPlan> {
 
 /** A side-car text file a gate compares against (e.g. images/security_patch_level.txt); undefined when missing or not a regular file. */
 function readSmallText(root: string, file: string): string | undefined {
-  // The parser only passes paths it resolved inside the ROM (no `..`, not absolute).
+  // The parser only passes paths it resolved inside the ROM (no `..`, not absolute);
+  // a symlink inside the ROM pointing elsewhere is treated as missing.
   let fd: number;
   try {
+    const rel = relative(realpathSync(root), realpathSync(join(root, file)));
+    if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return undefined;
     fd = openSync(join(root, file), 'r');
   } catch {
     return undefined;
@@ -90,6 +93,15 @@ function readSmallText(root: string, file: string): string | undefined {
 export async function planForRom(rom: Rom, opts: PlanForRomOptions = {}): Promise<FlashPlan> {
   const script = selectScript(rom, opts);
   let plan = await parseFile(rom, script);
+  // --script overrides the mode: a keep-data (or lock) request must not silently run another kind of script.
+  // 'clean' is the CLI default, so it cannot be told apart from "no --mode".
+  const wanted = opts.mode;
+  if (opts.script !== undefined && wanted !== undefined && wanted !== 'clean' && plan.source.mode !== wanted && !(wanted === 'lock' && plan.source.mode === 'lock-crc')) {
+    throw new BadInputError(`${script.name} is a '${plan.source.mode}' script but --mode ${wanted} was given`, {
+      code: 'input.mode',
+      hint: `drop --script to use the ${wanted} script, or drop --mode to run ${script.name}; nothing has been sent to a device`,
+    });
+  }
   const twin = rom.scripts.find((s) => s.variant === script.variant && s.dialect !== script.dialect);
   if (twin) {
     try {
@@ -125,8 +137,11 @@ export async function planForRom(rom: Rom, opts: PlanForRomOptions = {}): Promis
     }
   }
   const device = rom.misc?.device;
-  if (device && !steps.some((s) => s.kind === 'gate.product') && /^[A-Za-z0-9_-]+$/.test(device)) {
-    plan.warnings.push(`the script has no product check; miflash checks misc.txt device=${device}`);
+  // A product check the script ignores (only reported) does not protect the device either.
+  const blocking = steps.some((s) => s.kind === 'gate.product' && s.onFailure === 'abort');
+  if (device && !blocking && /^[A-Za-z0-9_-]+$/.test(device)) {
+    const has = steps.some((s) => s.kind === 'gate.product');
+    plan.warnings.push(`the script has no ${has ? 'blocking ' : ''}product check; miflash checks misc.txt device=${device}`);
     const firstOp = steps.findIndex((s) => !s.kind.startsWith('gate.') && s.kind !== 'note');
     steps.splice(firstOp === -1 ? steps.length : firstOp, 0, {
       kind: 'gate.product',
