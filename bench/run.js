@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // `npm run bench`: miflash against the AOSP fastboot client (and img2simg),
-// same images, same emulated receiving device (discard mode, TCP loopback).
-// Wall time and peak RSS per client, best of N, alternating the clients; the
-// emulator's `download SIZE SHA256` log proves both sent the same payloads.
+// same images, same emulated receiving device (TCP loopback). Timed runs:
+// wall time and peak RSS per client, best of N, alternating the clients,
+// against a device that drops the data unhashed (--discard --no-hash); then
+// one untimed run per client against a hashing device, whose
+// `download SIZE SHA256` log proves both sent the same payloads.
 // See bench/README.md.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
@@ -124,58 +126,79 @@ async function profileRun(id, run) {
   log(`${id} profile: ${r.exit === 0 ? relative(ROOT, join(PROFILE_DIR, `${name}.cpuprofile`)) : `run FAILED (${r.exit})`}`);
 }
 
-async function flashCase(id, c, image, opts, runDir) {
+/**
+ * One flash of `image` by `client` against a fresh emulated device (discard
+ * mode; `hash: false` adds --no-hash). Returns the run record and the
+ * device's download sequence.
+ */
+async function flashRun(client, logName, c, image, opts, runDir, { hash, profile } = {}) {
   const timeoutMs = Math.max(120_000, 900_000 * opts.scale);
+  const logFile = join(runDir, `${logName}.log`);
+  rmSync(logFile, { force: true });
+  const emu = await startEmulator(BIN, { logFile, maxDownloadSize: opts.maxDownloadSize, partitions: PARTITIONS, hash });
+  let r;
+  let emuCpu = null;
+  try {
+    const [cmd, args] = clientCommand(client, emu.address, opts, c, image, profile);
+    const cpu0 = emu.cpuSeconds();
+    r = await measure(cmd, args, { timeoutMs, cwd: ROOT });
+    const cpu1 = emu.cpuSeconds();
+    if (cpu0 !== null && cpu1 !== null) emuCpu = round(cpu1 - cpu0, 2);
+  } finally {
+    await emu.stop();
+  }
+  const downloads = existsSync(logFile) ? downloadsOf(readFileSync(logFile, 'utf8')) : [];
+  if (!opts.keep) rmSync(logFile, { force: true });
+  // Exit 0 is not enough: a run that never reached the device must not win "best".
+  const why = r.exit !== 0 ? `exit ${r.exit}` : downloads.length === 0 ? 'exit 0 but the device received no download' : null;
+  const run = { ok: why === null, wallS: round(r.wallS, 3), rssKiB: r.rssKiB, exit: r.exit, downloads: downloads.length, emulatorCpuS: emuCpu,
+    deviceCpuShare: emuCpu === null || !(r.wallS > 0) ? null : round(emuCpu / r.wallS, 3), load1: os.loadavg()[0] };
+  if (why) run.error = `${why}\n${r.output}`;
+  return { run, downloads, why, output: r.output };
+}
+
+const runLine = (r, why, output) =>
+  `${r.wallS.toFixed(2)} s, ${r.rssKiB === null ? '?' : (r.rssKiB / 1024).toFixed(0)} MiB RSS, ${r.downloads} downloads, device CPU ${r.emulatorCpuS ?? '?'} s${why ? `, FAILED (${why}): ${lastLine(output)}` : ''}`;
+const sameSizes = (sizes, downloads) => sizes.length === downloads.length && downloads.every((d, i) => d.size === sizes[i]);
+
+async function flashCase(id, c, image, opts, runDir) {
   const res = { id, title: c.title, image: relative(ROOT, image), imageBytes: statSync(image).size, partition: c.partition,
     maxDownloadSize: opts.maxDownloadSize, sparseLimit: opts.sparseLimit };
-  for (const cl of opts.clients) res[cl] = { runs: [], downloads: null };
+  for (const cl of opts.clients) res[cl] = { runs: [], sizes: null, identityRun: null, downloads: null };
   warm(image);
+  // Timed runs: the device only reads and drops the data (--no-hash), so its CPU never sets the pace.
   for (let i = 0; i < opts.runs; i++) {
     const order = i % 2 === 0 ? opts.clients : [...opts.clients].reverse();
     for (const cl of order) {
-      const logFile = join(runDir, `${id}-${cl}-${i + 1}.log`);
-      rmSync(logFile, { force: true });
-      const emu = await startEmulator(BIN, { logFile, maxDownloadSize: opts.maxDownloadSize, partitions: PARTITIONS });
-      let r;
-      let emuCpu = null;
-      try {
-        const [cmd, args] = clientCommand(cl, emu.address, opts, c, image);
-        const cpu0 = emu.cpuSeconds();
-        r = await measure(cmd, args, { timeoutMs, cwd: ROOT });
-        const cpu1 = emu.cpuSeconds();
-        if (cpu0 !== null && cpu1 !== null) emuCpu = round(cpu1 - cpu0, 2);
-      } finally {
-        await emu.stop();
-      }
-      const downloads = existsSync(logFile) ? downloadsOf(readFileSync(logFile, 'utf8')) : [];
-      if (!opts.keep) rmSync(logFile, { force: true });
-      // Exit 0 is not enough: a run that never reached the device must not win "best".
-      const why = r.exit !== 0 ? `exit ${r.exit}` : downloads.length === 0 ? 'exit 0 but the device received no download' : null;
-      const run = { ok: why === null, wallS: round(r.wallS, 3), rssKiB: r.rssKiB, exit: r.exit, downloads: downloads.length, emulatorCpuS: emuCpu, load1: os.loadavg()[0] };
-      if (why) run.error = `${why}\n${r.output}`;
+      const { run, downloads, why, output } = await flashRun(cl, `${id}-${cl}-${i + 1}`, c, image, opts, runDir, { hash: false });
       res[cl].runs.push(run);
       if (run.ok) {
-        if (res[cl].downloads === null) res[cl].downloads = downloads;
-        else if (!sameDownloads(res[cl].downloads, downloads)) res[cl].unstable = true; // same client, same image, different payloads
+        if (res[cl].sizes === null) res[cl].sizes = downloads.map((d) => d.size);
+        else if (!sameSizes(res[cl].sizes, downloads)) res[cl].unstable = true; // same client, same image, different downloads
       }
-      log(`${id} ${cl} run ${i + 1}: ${r.wallS.toFixed(2)} s, ${r.rssKiB === null ? '?' : (r.rssKiB / 1024).toFixed(0)} MiB RSS, ${downloads.length} downloads, device CPU ${emuCpu ?? '?'} s${why ? `, FAILED (${why}): ${lastLine(r.output)}` : ''}`);
+      log(`${id} ${cl} run ${i + 1}: ${runLine(run, why, output)}, device CPU share ${run.deviceCpuShare === null ? '?' : `${Math.round(100 * run.deviceCpuShare)}%`}`);
     }
+  }
+  // Payload identity: one untimed run per client against a hashing device (`download SIZE SHA256`).
+  for (const cl of opts.clients) {
+    const { run, downloads, why, output } = await flashRun(cl, `${id}-${cl}-identity`, c, image, opts, runDir, { hash: true });
+    res[cl].identityRun = run;
+    if (run.ok) {
+      res[cl].downloads = downloads;
+      if (res[cl].sizes !== null && !sameSizes(res[cl].sizes, downloads)) res[cl].unstable = true;
+    }
+    log(`${id} ${cl} identity run (hashing device, untimed): ${runLine(run, why, output)}`);
   }
   if (opts.profile && opts.clients.includes('miflash')) {
     await profileRun(id, async (name) => {
-      const emu = await startEmulator(BIN, { logFile: join(runDir, `${id}-profile.log`), maxDownloadSize: opts.maxDownloadSize, partitions: PARTITIONS });
-      try {
-        const [cmd, args] = clientCommand('miflash', emu.address, opts, c, image, name);
-        return await measure(cmd, args, { timeoutMs, cwd: ROOT });
-      } finally {
-        await emu.stop();
-        rmSync(join(runDir, `${id}-profile.log`), { force: true });
-      }
+      const { run } = await flashRun('miflash', `${id}-profile`, c, image, { ...opts, keep: false }, runDir, { hash: false, profile: name });
+      return run;
     });
   }
   if (res.aosp && res.miflash) {
-    res.payloadsIdentical = res.aosp.downloads && res.miflash.downloads && !res.aosp.unstable && !res.miflash.unstable
-      ? sameDownloads(res.aosp.downloads, res.miflash.downloads) : null;
+    // Unproven (a missing identity run) is null; an unstable client cannot prove identity: false.
+    res.payloadsIdentical = res.aosp.unstable || res.miflash.unstable ? false
+      : res.aosp.downloads && res.miflash.downloads ? sameDownloads(res.aosp.downloads, res.miflash.downloads) : null;
   }
   summarise(res, opts);
   return res;
@@ -227,7 +250,9 @@ function summarise(res, opts) {
   for (const cl of opts.clients) {
     res[cl].bestWallS = best(res[cl].runs, 'wallS');
     res[cl].bestRssKiB = best(res[cl].runs, 'rssKiB');
-    res[cl].failures = res[cl].runs.filter((r) => !r.ok).length;
+    res[cl].failures = res[cl].runs.filter((r) => !r.ok).length + (res[cl].identityRun && !res[cl].identityRun.ok ? 1 : 0);
+    const fastest = res[cl].runs.filter((r) => r.ok).sort((x, y) => x.wallS - y.wallS)[0];
+    if (fastest && 'deviceCpuShare' in fastest) res[cl].deviceCpuShare = fastest.deviceCpuShare; // of the fastest timed run
   }
   if (res.aosp?.bestWallS && res.miflash?.bestWallS) res.wallRatio = round(res.miflash.bestWallS / res.aosp.bestWallS, 3);
   if (res.aosp?.bestRssKiB && res.miflash?.bestRssKiB) res.rssRatio = round(res.miflash.bestRssKiB / res.aosp.bestRssKiB, 3);
@@ -244,36 +269,24 @@ const round = (x, d) => Math.round(x * 10 ** d) / 10 ** d;
 const lastLine = (s) => s.trim().split('\n').at(-1) ?? '';
 const fmt = (x, d = 2) => (x === null || x === undefined ? '-' : x.toFixed(d));
 const mib = (kib) => (kib === null || kib === undefined ? '-' : (kib / 1024).toFixed(0));
-const wall = (c) => (c && c.runs.length > 0 && c.failures === c.runs.length ? 'FAIL' : fmt(c?.bestWallS));
+const wall = (c) => (c && c.runs.length > 0 && c.runs.every((r) => !r.ok) ? 'FAIL' : fmt(c?.bestWallS));
+const pct = (x) => (x === null || x === undefined ? '-' : `${Math.round(100 * x)}%`);
 const yn = (b) => (b === null || b === undefined ? '-' : b ? 'yes' : 'NO');
 
 function table(results) {
-  const head = ['case', 'aosp s', 'miflash s', 'ratio', 'aosp MiB', 'miflash MiB', 'identical', 'downloads', 'targets'];
+  const head = ['case', 'aosp s', 'miflash s', 'ratio', 'aosp MiB', 'miflash MiB', 'identical', 'downloads', 'dev/aosp', 'dev/miflash', 'targets'];
   const rows = results.map((r) => [
     r.title,
     wall(r.aosp), wall(r.miflash), fmt(r.wallRatio),
     mib(r.aosp?.bestRssKiB), mib(r.miflash?.bestRssKiB),
     yn(r.id === 'from-raw' ? r.outputsIdentical : r.payloadsIdentical),
     r.id === 'from-raw' ? '-' : String((r.aosp ?? r.miflash)?.downloads?.length ?? '-'),
+    pct(r.aosp?.deviceCpuShare), pct(r.miflash?.deviceCpuShare),
     r.targets ? Object.entries(r.targets).map(([k, v]) => `${k}:${v === null ? '-' : v ? 'ok' : 'MISS'}`).join(' ') : '-',
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
-}
-
-/** How busy the emulator was during each case's fastest run, per client. */
-function deviceLoad(results) {
-  const parts = [];
-  for (const r of results) {
-    if (r.id === 'from-raw') continue;
-    const share = ['aosp', 'miflash'].filter((cl) => r[cl]).map((cl) => {
-      const run = r[cl].runs.filter((x) => x.ok && x.emulatorCpuS !== null).sort((x, y) => x.wallS - y.wallS)[0];
-      return run ? `${cl} ${Math.round((100 * run.emulatorCpuS) / run.wallS)}%` : null;
-    }).filter(Boolean);
-    if (share.length) parts.push(`${r.id}: ${share.join(', ')}`);
-  }
-  return parts.join('; ');
 }
 
 async function main() {
@@ -309,8 +322,10 @@ async function main() {
   console.log(`\nmiflash vs AOSP ${facts.fastboot ?? 'fastboot'} (from-raw: vs img2simg); best of ${opts.runs}; scale ${opts.scale}; ${facts.nproc} cores; node ${facts.node}`);
   console.log(text);
   console.log(`targets: wall ratio <= 1.00, miflash peak RSS <= ${RSS_TARGET_MIB} MiB, payloads identical`);
-  const busy = deviceLoad(results);
-  if (busy) console.log(`emulated device CPU / client wall, fastest run (near 100% = the device limits throughput): ${busy}`);
+  if (results.some((r) => r.id !== 'from-raw')) {
+    console.log('dev/<client>: emulated device CPU s / client wall s in the fastest timed run (device: --discard --no-hash); near 100% would mean the device set the pace');
+    console.log('identical: one extra untimed run per client against a hashing device; same `download SIZE SHA256` sequence');
+  }
 
   const report = { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), options: { ...opts, work: relative(ROOT, opts.work) }, machine: facts, targets: { wallRatio: 1.0, rssMiB: RSS_TARGET_MIB }, cases: results, table: text };
   const resultsDir = join(ROOT, 'bench', 'results');

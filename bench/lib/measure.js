@@ -53,10 +53,12 @@ export function measure(cmd, args, { timeoutMs, cwd } = {}) {
 
 /**
  * Starts `miflash emulate` in discard mode on an ephemeral loopback port and
- * waits for its "listening on" line. Returns { address, stop() }.
+ * waits for its "listening on" line. `hash: false` adds --no-hash (the device
+ * then only reads and drops the data; timed runs). Returns
+ * { address, cpuSeconds(), stop() }.
  */
-export function startEmulator(miflashBin, { logFile, maxDownloadSize, partitions }) {
-  const args = [miflashBin, 'emulate', '--listen', 'tcp:127.0.0.1:0', '--discard', '--log', logFile,
+export function startEmulator(miflashBin, { logFile, maxDownloadSize, partitions, hash = true }) {
+  const args = [miflashBin, 'emulate', '--listen', 'tcp:127.0.0.1:0', '--discard', ...(hash ? [] : ['--no-hash']), '--log', logFile,
     '--max-download-size', String(maxDownloadSize), ...partitions.flatMap((p) => ['--partition', p])];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -105,12 +107,12 @@ export function cpuSecondsOf(pid) {
   }
 }
 
-/** The `download SIZE SHA256` lines of an emulator log, in order. */
+/** The `download SIZE SHA256` (or, from a --no-hash device, `download SIZE -`) lines of an emulator log, in order. */
 export function downloadsOf(logText) {
   const out = [];
   for (const line of logText.split('\n')) {
-    const m = /^download (\d+) ([0-9a-f]{64})$/.exec(line.trim());
-    if (m) out.push({ size: Number(m[1]), sha256: m[2] });
+    const m = /^download (\d+) ([0-9a-f]{64}|-)$/.exec(line.trim());
+    if (m) out.push({ size: Number(m[1]), sha256: m[2] === '-' ? null : m[2] });
   }
   return out;
 }

@@ -12,6 +12,7 @@ export function registerEmulate(program: Command): void {
     .requiredOption('--listen <address>', 'where to listen: tcp:HOST:PORT or udp:HOST:PORT, e.g. tcp:127.0.0.1:5554 (port 0 = any free port)', 'tcp:127.0.0.1:5554')
     .option('--store <dir>', 'directory holding the partition files')
     .option('--discard', 'store nothing (downloads are only hashed for the log); for benchmarks')
+    .option('--no-hash', 'with --discard: do not hash downloads either (logged as `download SIZE -`), so the device costs ~nothing per byte; for benchmarks')
     .option('--product <name>', 'getvar product', 'miflash-emu')
     .option('--serial <serial>', 'getvar serialno')
     .option('--max-download-size <size>', 'largest download accepted (e.g. 512M, 0x20000000)', '512M')

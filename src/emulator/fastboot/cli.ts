@@ -10,6 +10,8 @@ export interface EmulateCliOptions {
   listen: string;
   store?: string;
   discard?: boolean;
+  /** false from --no-hash (commander's negatable option). */
+  hash?: boolean;
   product?: string;
   serial?: string | string[];
   maxDownloadSize?: string;
@@ -37,6 +39,7 @@ const countOrName = (v: string | undefined): number | string | undefined =>
 export function toEmulatorOptions(o: EmulateCliOptions): FastbootEmulatorOptions {
   if (!o.discard && !o.store) throw new BadInputError('emulate needs --store DIR (or --discard to store nothing)');
   if (o.discard && o.store) throw new BadInputError('--store and --discard exclude each other');
+  if (o.hash === false && !o.discard) throw new BadInputError('--no-hash needs --discard: a storing device keeps the data, so skipping the hash saves nothing');
   const partitions: Record<string, number> = {};
   for (const p of o.partition) {
     const [name, size] = keyValue(p, '--partition');
@@ -63,6 +66,7 @@ export function toEmulatorOptions(o: EmulateCliOptions): FastbootEmulatorOptions
   }
   return {
     store: o.discard ? null : path.resolve(o.store!),
+    hashDownloads: o.hash !== false,
     product: o.product,
     serial,
     maxDownloadSize,

@@ -4,6 +4,7 @@
 import { appendFileSync, closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
+import { BadInputError } from '../../errors.js';
 import { isSparse, parseSparseBuffer, parseSparseHeader, SPARSE_HEADER_SIZE } from '../../sparse/parse.js';
 
 export interface FaultOptions {
@@ -23,6 +24,11 @@ export interface FaultOptions {
 export interface FastbootEmulatorOptions {
   /** Directory for partition files; null = discard mode (stores nothing, still hashes downloads for the log). */
   store: string | null;
+  /**
+   * SHA-256 every download for the log (default true). false (discard mode only) drops download data with no
+   * per-byte work, logging `download SIZE -`: for benchmarks, so the device never limits the client.
+   */
+  hashDownloads?: boolean;
   product?: string;
   serial?: string;
   /** Default 512 MiB. */
@@ -98,11 +104,13 @@ export interface Download {
   data: Buffer | null;
   /** First bytes, kept even in discard mode to recognise and size-check sparse images. */
   head: Buffer;
-  sha256: string;
+  /** null when the device does not hash downloads (hashDownloads: false). */
+  sha256: string | null;
 }
 
 export class EmulatedFastbootDevice {
   readonly store: string | null;
+  readonly hashDownloads: boolean;
   readonly maxDownloadSize: number;
   readonly slots: string[];
   readonly faults: FaultOptions;
@@ -120,6 +128,10 @@ export class EmulatedFastbootDevice {
 
   constructor(opts: FastbootEmulatorOptions) {
     this.store = opts.store;
+    this.hashDownloads = opts.hashDownloads ?? true;
+    if (!this.hashDownloads && this.store !== null) {
+      throw new BadInputError('hashDownloads: false needs discard mode (store: null): a storing device keeps the data anyway');
+    }
     this.maxDownloadSize = opts.maxDownloadSize ?? 512 * MiB;
     this.slots = opts.slots ?? [];
     this.faults = opts.faults ?? {};

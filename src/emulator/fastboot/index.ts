@@ -12,7 +12,7 @@ export interface RunningFastbootEmulator {
   /** 'tcp:127.0.0.1:PORT' */
   address: string;
   port: number;
-  /** One line per command received (downloads as `download SIZE SHA256`). */
+  /** One line per command received (downloads as `download SIZE SHA256`, or `download SIZE -` without hashing). */
   log: string[];
   /** The device state (partitions, vars, slots); readPartition() for tests. */
   device: EmulatedFastbootDevice;

@@ -9,10 +9,28 @@ import { DEFAULT_TCP_PORT, parseNetworkAddress } from '../../transport/tcp.js';
 import { EmulatedFastbootDevice } from './device.js';
 import { FastbootDeviceSession, MAX_COMMAND } from './session.js';
 
-/** Serve one TCP connection until it closes. */
-function serveSocket(device: EmulatedFastbootDevice, socket: net.Socket): void {
-  socket.setNoDelay(true);
+/** Bytes asked of the kernel per socket read. */
+const READ_BUFFER_SIZE = 4 * 1024 * 1024;
+
+/**
+ * Serve one TCP connection (accepted paused) until it closes. Returns the
+ * socket that now owns the connection (see largeReads).
+ */
+function serveSocket(device: EmulatedFastbootDevice, accepted: net.Socket): net.Socket {
   const decoder = new FrameDecoder({ handshake: true, maxFrameLength: 0xffff_ffff });
+  const onChunk = (chunk: Buffer): void => {
+    decoder.push(chunk);
+    void pump(); // while a command runs, the running pump picks the new data up when it finishes
+  };
+  // Download data is consumed synchronously (dropped, hashed or copied), so a
+  // read buffer can be reused unless the decoder still holds some of it.
+  const large = largeReads(accepted, onChunk, () => decoder.buffered > 0);
+  const socket = large ?? accepted;
+  if (!large) {
+    socket.on('data', onChunk);
+    socket.resume();
+  }
+  socket.setNoDelay(true);
   const session = new FastbootDeviceSession(device, {
     send: (packet) => {
       if (!socket.destroyed) socket.write(encodeFrame(packet));
@@ -48,7 +66,8 @@ function serveSocket(device: EmulatedFastbootDevice, socket: net.Socket): void {
         }
         // Command phase: collect one whole frame (bounded) before handling it.
         // Keep at most MAX_COMMAND bytes of an oversized frame (enough to log its start).
-        if (commandBytes < MAX_COMMAND) command.push(piece.data.subarray(0, MAX_COMMAND - commandBytes));
+        // Copied: the piece may live in a read buffer that is about to be reused.
+        if (commandBytes < MAX_COMMAND) command.push(Buffer.from(piece.data.subarray(0, MAX_COMMAND - commandBytes)));
         commandBytes += piece.data.length;
         if (!piece.end) continue;
         const packet = Buffer.concat(command);
@@ -71,11 +90,40 @@ function serveSocket(device: EmulatedFastbootDevice, socket: net.Socket): void {
       busy = false;
     }
   };
-  socket.on('data', (chunk: Buffer) => {
-    decoder.push(chunk);
-    void pump(); // while a command runs, the running pump picks the new data up when it finishes
-  });
   socket.on('error', () => socket.destroy());
+  return socket;
+}
+
+/**
+ * Node reads an accepted socket 64 KiB at a time, each read into a fresh
+ * buffer, a fixed cost per 64 KiB that halves the rate a bench device can
+ * drop data at. `onread` (offered only for client sockets) reads up to
+ * READ_BUFFER_SIZE per syscall into a buffer we reuse; so the accepted
+ * socket's handle moves into a new Socket that has it. `retained()` says
+ * the last buffer is still referenced (next read gets a fresh one). Returns
+ * undefined (caller keeps `data` events) if this Node has no such handle.
+ */
+function largeReads(accepted: net.Socket, onChunk: (chunk: Buffer) => void, retained: () => boolean): net.Socket | undefined {
+  const husk = accepted as unknown as { _handle?: object | null };
+  const handle = husk._handle;
+  if (!handle) return undefined;
+  let buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+  const nextBuffer = (): Buffer => (retained() ? (buffer = Buffer.allocUnsafe(READ_BUFFER_SIZE)) : buffer);
+  let socket: net.Socket;
+  try {
+    husk._handle = null;
+    socket = new net.Socket({
+      handle,
+      readable: true,
+      writable: true,
+      onread: { buffer: nextBuffer, callback: (n: number, buf: Uint8Array) => void onChunk(Buffer.from(buf.buffer, buf.byteOffset, n)) },
+    } as net.SocketConstructorOpts);
+  } catch {
+    husk._handle = handle;
+    return undefined;
+  }
+  accepted.destroy(); // no handle left: this only settles the server's connection count
+  return socket;
 }
 
 export interface FastbootTcpServer {
@@ -89,10 +137,10 @@ export async function listenTcp(listen: string, device: EmulatedFastbootDevice):
   if (/^udp:/i.test(listen)) throw new BadInputError(`cannot listen on "${listen}": the emulator speaks TCP only`);
   const { host, port: wanted } = parseNetworkAddress(listen, DEFAULT_TCP_PORT);
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ pauseOnConnect: true }, (accepted) => {
+    const socket = serveSocket(device, accepted);
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    serveSocket(device, socket);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>

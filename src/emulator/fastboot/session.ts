@@ -3,8 +3,8 @@
 // download bytes; it answers through `SessionIo`.
 //
 // Phases: command -> (download:N) -> data (N bytes) -> command ...
-// Data is never touched per byte: discard mode only hashes it, store mode
-// copies it once into a preallocated buffer.
+// Data is never touched per byte: discard mode only hashes it (or, without
+// hashing, drops it), store mode copies it once into a preallocated buffer.
 import { createHash, type Hash } from 'node:crypto';
 import { EmulatedFastbootDevice, FastbootCommandError, type Download } from './device.js';
 import { SPARSE_HEADER_SIZE } from '../../sparse/parse.js';
@@ -54,7 +54,7 @@ export class FastbootDeviceSession {
     if (drop !== undefined && this.received + take >= drop) take = Math.max(0, drop - this.received);
     const part = take === chunk.length ? chunk : chunk.subarray(0, take);
     if (take > 0) {
-      this.hash!.update(part);
+      this.hash?.update(part);
       if (this.received < SPARSE_HEADER_SIZE) {
         part.copy(this.head, this.received, 0, Math.min(take, SPARSE_HEADER_SIZE - this.received));
       }
@@ -72,8 +72,8 @@ export class FastbootDeviceSession {
 
   private finishDownload(): void {
     const size = this.downloadSize;
-    const sha256 = this.hash!.digest('hex');
-    this.device.record(`download ${size} ${sha256}`);
+    const sha256 = this.hash ? this.hash.digest('hex') : null;
+    this.device.record(`download ${size} ${sha256 ?? '-'}`);
     this.lastDownload = {
       size,
       data: this.buffer ? this.buffer.subarray(0, size) : null,
@@ -189,7 +189,7 @@ export class FastbootDeviceSession {
     }
     this.downloadSize = size;
     this.received = 0;
-    this.hash = createHash('sha256');
+    this.hash = this.device.hashDownloads ? createHash('sha256') : undefined;
     this.reply('DATA', size.toString(16).padStart(8, '0'));
   }
 
