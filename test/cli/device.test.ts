@@ -213,7 +213,7 @@ describe('miflash device commands', () => {
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
       const port = (server.address() as net.AddressInfo).port;
       const big = path.join(tmp.dir, 'big.img');
-      await writeFile(big, Buffer.alloc(8 << 20, 7));
+      await writeFile(big, Buffer.alloc(32 << 20, 7)); // larger than loopback socket buffers can swallow
       try {
         const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), '-s', `tcp:127.0.0.1:${port}`, '--json', 'flash', 'boot', big], {
           stdio: ['ignore', 'pipe', 'pipe'],
