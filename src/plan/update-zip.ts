@@ -120,6 +120,10 @@ async function openZip(zipPath: string, label: string): Promise<{ zip: YauzlZip;
 export async function listZip(zipPath: string, label = zipPath): Promise<Map<string, ZipEntryInfo>> {
   const { zip, entries } = await openZip(zipPath, label);
   zip.close();
+  return entryInfo(entries);
+}
+
+function entryInfo(entries: Map<string, YauzlEntry>): Map<string, ZipEntryInfo> {
   return new Map([...entries].map(([n, e]) => [n, { name: n, size: e.uncompressedSize, compressedSize: e.compressedSize, crc32: e.crc32 }]));
 }
 
@@ -169,7 +173,7 @@ export async function checkUpdateZip(zipPath: string, file: string, opts: CheckU
       if (!known) throw refuse(`android-info.txt requires partition ${p}, which fastboot update does not know how to flash`);
       if (!entries.has(known.image)) throw refuse(`android-info.txt requires partition ${p} but ${known.image} is not in the zip`, 'rom.image-missing');
     }
-    const list = imagesInZip(new Map([...entries].map(([n, e]) => [n, { name: n, size: e.uncompressedSize, compressedSize: e.compressedSize, crc32: e.crc32 }])));
+    const list = imagesInZip(entryInfo(entries));
     const largest = Math.max(0, ...list.map((i) => i.size));
     await checkFreeSpace(opts.tmpDir ?? tmpdir(), largest, file);
     const images: UpdateZipCheck['images'] = [];

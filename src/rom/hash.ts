@@ -6,26 +6,9 @@ import * as zlib from 'node:zlib';
 
 const IO_SIZE = 1 << 20;
 
-let table: Uint32Array | undefined;
-
-/** zlib CRC-32; uses node:zlib's native crc32 when present (Node >= 20.15). */
+/** zlib CRC-32 (native; package.json requires Node >= 20.15, where node:zlib has crc32). */
 export function crc32(data: Uint8Array, prev = 0): number {
-  const native = (zlib as unknown as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
-  if (native) return native(data, prev) >>> 0;
-  table ??= makeTable();
-  let c = ~prev >>> 0;
-  for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
-
-function makeTable(): Uint32Array {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
+  return zlib.crc32(data, prev) >>> 0;
 }
 
 export interface FileDigest {
