@@ -67,14 +67,14 @@ function runAosp(args: string[]): Promise<number | null> {
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('miflash device commands', () => {
-  it('getvar NAME and getvar all print NAME: VALUE; --json prints objects', async () => {
+  it('getvar NAME prints NAME: VALUE, getvar all the AOSP lines on stderr; --json prints objects', async () => {
     await withEmulator({ product: 'cepheus', serial: 'ABC123' }, async (emu) => {
       const one = await miflash(['-s', emu.address, 'getvar', 'product']);
       expect(one).toMatchObject({ code: 0, stdout: 'product: cepheus\n' });
       const all = await miflash(['-s', emu.address, 'getvar', 'all']);
       expect(all.code).toBe(0);
-      expect(all.stdout).toContain('serialno: ABC123\n');
-      expect(all.stdout).toMatch(/^max-download-size: 0x20000000$/m);
+      expect(all.stderr).toContain('(bootloader) serialno:ABC123\n');
+      expect(all.stderr).toMatch(/^\(bootloader\) max-download-size:0x20000000$/m);
       const json = await miflash(['-s', emu.address, '--json', 'getvar', 'serialno']);
       expect(JSON.parse(json.stdout)).toEqual({ event: 'var', name: 'serialno', value: 'ABC123' });
       const missing = await miflash(['-s', emu.address, 'getvar', 'nope']);

@@ -3,26 +3,7 @@
 // start-up; the protocol client, transports and UI load inside the actions.
 import type { Command } from 'commander';
 import type { FastbootClient } from '../../fastboot/client.js';
-import type { DeviceEvent } from '../../fastboot/events.js';
-import type { DeviceSpec } from '../../transport/open.js';
-
-interface GlobalOptions {
-  serial: string[];
-  all?: boolean;
-  json?: boolean;
-  sparseLimit?: string;
-  timeout: string;
-}
-
-interface DeviceContext {
-  spec: DeviceSpec;
-  name: string;
-  client: FastbootClient;
-  emit(e: DeviceEvent): void;
-  globals: GlobalOptions;
-  /** Prints one result line (stdout), prefixed with the device when several are in play. */
-  print(line: string, json: Record<string, unknown>): void;
-}
+import { checkReadable, forEachDevice, quietOnClosedStdout, withCtrlC, type DeviceContext, type GlobalOptions } from './device-context.js';
 
 export function registerDevice(program: Command): void {
   program
@@ -40,14 +21,20 @@ export function registerDevice(program: Command): void {
         cmd,
         async (d) => {
           if (name === 'all') {
-            for (const [k, v] of await d.client.getvarAll()) d.print(`${k}: ${v}`, { event: 'var', name: k, value: v });
+            if (d.globals.json) {
+              for (const [k, v] of await d.client.getvarAll()) d.print(`${k}: ${v}`, { event: 'var', name: k, value: v });
+              return;
+            }
+            // Exactly what the AOSP client prints, on stderr: "(bootloader) NAME:VALUE" per INFO line as the device sent it, then "all: ".
+            const { message } = await d.client.command('getvar:all');
+            process.stderr.write(`all: ${message}\n`);
           } else {
             const value = await d.client.getvar(name);
             d.print(`${name}: ${value}`, { event: 'var', name, value });
           }
         },
-        // getvar all arrives as INFO lines: printed as "(bootloader) …" too, a terminal would show every variable twice.
-        { quietInfo: name === 'all' },
+        // --json: the variables arrive as INFO lines and are printed as var events, not echoed.
+        { quietInfo: name === 'all' && Boolean(cmd.optsWithGlobals<GlobalOptions>().json) },
       ),
     );
 
@@ -168,6 +155,15 @@ async function reboot(cmd: Command, target: string | undefined): Promise<void> {
   await forEachDevice(cmd, async (d) => {
     const { step } = await import('../../fastboot/events.js');
     if (target === 'edl') return rebootEdl(d, step);
+    if (target === 'fastboot') {
+      // AOSP v35 RebootTask: nothing to do when already in fastbootd; otherwise reboot and follow the device there.
+      if (await d.link.isUserspace()) {
+        d.emit({ type: 'warning', message: 'already in userspace fastboot (fastbootd); not rebooting' });
+        return;
+      }
+      await d.link.rebootToUserspace();
+      return;
+    }
     const label = target === undefined ? 'Rebooting' : `Rebooting into ${target}`;
     await step(d.emit, label, () => d.client.reboot(target as Parameters<FastbootClient['reboot']>[0]).then(() => {}));
   });
@@ -188,66 +184,6 @@ async function rebootEdl(d: DeviceContext, step: typeof import('../../fastboot/e
   d.print(`rebooted into EDL with '${result.command}'`, { event: 'reboot-edl', command: result.command });
 }
 
-/** Selects the device(s) from -s/--all/$ANDROID_SERIAL, connects, runs `fn` on each in turn. */
-async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Promise<void>, opts: { quietInfo?: boolean } = {}): Promise<void> {
-  quietOnClosedStdout();
-  const globals = cmd.optsWithGlobals<GlobalOptions>();
-  const [{ selectDevices, formatDeviceSpec }, { connectFastboot }, { createRenderer }, { BadInputError }] = await Promise.all([
-    import('../../transport/open.js'),
-    import('../../fastboot/connect.js'),
-    import('../../ui/render.js'),
-    import('../../errors.js'),
-  ]);
-  const timeoutMs = Number(globals.timeout);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new BadInputError(`--timeout '${globals.timeout}': expected a positive number of milliseconds`);
-  const specs = await selectDevices({ serials: globals.serial ?? [], all: globals.all });
-  const renderer = await createRenderer({ json: globals.json });
-  const several = specs.length > 1;
-  try {
-    for (const spec of specs) {
-      const name = formatDeviceSpec(spec);
-      // Several devices: name the device (a label prefix for people, a field for programs).
-      const emit = (e: DeviceEvent) =>
-        opts.quietInfo && e.type === 'info' ? undefined : renderer.event(!several ? e : globals.json ? ({ ...e, device: name } as unknown as DeviceEvent) : prefixEvent(e, name));
-      const client = await connectFastboot(spec, { timeoutMs, onEvent: emit });
-      const print = (line: string, json: Record<string, unknown>) => {
-        renderer.stop();
-        if (globals.json) process.stdout.write(JSON.stringify(several ? { device: name, ...json } : json) + '\n');
-        else process.stdout.write((several ? `${name}\t` : '') + line + '\n');
-      };
-      try {
-        await fn({ spec, name, client, emit, globals, print });
-      } finally {
-        await client.close().catch(() => {});
-      }
-    }
-  } finally {
-    renderer.stop();
-  }
-}
-
-function prefixEvent(e: DeviceEvent, name: string): DeviceEvent {
-  if (e.type === 'step-start' || e.type === 'step-done' || e.type === 'step-fail') return { ...e, label: `[${name}] ${e.label}` };
-  if (e.type === 'info' || e.type === 'warning') return { ...e, message: `[${name}] ${e.message}` };
-  return e;
-}
-
-/** Ctrl-C aborts the transfer between buffers; a second Ctrl-C exits at once. */
-async function withCtrlC<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const ctl = new AbortController();
-  const onSigint = () => {
-    if (ctl.signal.aborted) process.exit(130);
-    process.stderr.write('\nmiflash: stopping after the current buffer (Ctrl-C again to exit now)\n');
-    ctl.abort();
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    return await fn(ctl.signal);
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-}
-
 /**
  * `flash boot boot.img --dry-run` must not flash for real, and `flash ./rom --slot b`
  * must not quietly flash the slots the script chooses: an option of the other form is an error.
@@ -263,23 +199,6 @@ async function refuseMisplacedOptions(cmd: Command, names: string[], rom: boolea
       : `${flags}: only for flashing a ROM (flash ROM); with PARTITION IMAGE nothing is checked or simulated, the image is written`,
     { code: 'input.option', hint: rom ? 'drop the option, or flash one image: miflash flash boot boot.img --slot b' : 'drop the option, or give a ROM folder, archive or plan file' },
   );
-}
-
-async function checkReadable(path: string): Promise<void> {
-  const { stat } = await import('node:fs/promises');
-  const { BadInputError } = await import('../../errors.js');
-  let st;
-  try {
-    st = await stat(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message);
-    throw new BadInputError(`cannot read image ${path}: ${why}`, {
-      code: 'input.image',
-      ...(code === 'ENOENT' ? { hint: `usage: miflash flash PARTITION IMAGE (the path is relative to ${process.cwd()})` } : {}),
-    });
-  }
-  if (!st.isFile()) throw new BadInputError(`${path} is not a regular file`);
 }
 
 async function listDevices(globals: GlobalOptions, long: boolean): Promise<void> {
@@ -311,10 +230,3 @@ async function listDevices(globals: GlobalOptions, long: boolean): Promise<void>
   }
 }
 
-/** `miflash getvar all | head`: a closed stdout ends the run quietly, as it does for other CLI tools. */
-function quietOnClosedStdout(): void {
-  process.stdout.once('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
-}

@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import { registerEmulate } from './emulate.js';
 import { registerDevice } from './device.js';
+import { registerLogical } from './device-logical.js';
+import { registerRam } from './device-ram.js';
 import { registerSparse } from './sparse.js';
 import { registerPlan } from './plan.js';
 import { registerEdl } from './edl.js';
@@ -10,6 +12,8 @@ import { registerEdl } from './edl.js';
 export function registerCommands(program: Command): void {
   registerEmulate(program);
   registerDevice(program);
+  registerRam(program);
+  registerLogical(program);
   registerSparse(program);
   registerPlan(program);
   registerEdl(program);

@@ -1,0 +1,122 @@
+// What every device command shares: selecting the device(s) from -s / --all /
+// $ANDROID_SERIAL, connecting, rendering events, printing results, Ctrl-C,
+// and a DeviceLink that can follow the device through a reboot into
+// fastbootd (reboot fastboot, update with dynamic partitions).
+import type { Command } from 'commander';
+import type { FastbootClient } from '../../fastboot/client.js';
+import type { DeviceEvent } from '../../fastboot/events.js';
+import type { DeviceLink } from '../../fastboot/link.js';
+import type { DeviceSpec } from '../../transport/open.js';
+
+export interface GlobalOptions {
+  serial: string[];
+  all?: boolean;
+  json?: boolean;
+  sparseLimit?: string;
+  timeout: string;
+}
+
+export interface DeviceContext {
+  spec: DeviceSpec;
+  name: string;
+  /** The client at the start; after a reboot into fastbootd read `link.client`. */
+  client: FastbootClient;
+  link: DeviceLink;
+  emit(e: DeviceEvent): void;
+  globals: GlobalOptions;
+  /** Prints one result line (stdout), prefixed with the device when several are in play. */
+  print(line: string, json: Record<string, unknown>): void;
+}
+
+/** Selects the device(s) from -s/--all/$ANDROID_SERIAL, connects, runs `fn` on each in turn. */
+export async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Promise<void>, opts: { quietInfo?: boolean } = {}): Promise<void> {
+  quietOnClosedStdout();
+  const globals = cmd.optsWithGlobals<GlobalOptions>();
+  const [{ selectDevices, formatDeviceSpec }, { connectFastboot }, { createRenderer }, { BadInputError }, { DeviceLink }] = await Promise.all([
+    import('../../transport/open.js'),
+    import('../../fastboot/connect.js'),
+    import('../../ui/render.js'),
+    import('../../errors.js'),
+    import('../../fastboot/link.js'),
+  ]);
+  const timeoutMs = Number(globals.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new BadInputError(`--timeout '${globals.timeout}': expected a positive number of milliseconds`);
+  const specs = await selectDevices({ serials: globals.serial ?? [], all: globals.all });
+  const renderer = await createRenderer({ json: globals.json });
+  const several = specs.length > 1;
+  try {
+    for (const spec of specs) {
+      const name = formatDeviceSpec(spec);
+      // Several devices: name the device (a label prefix for people, a field for programs).
+      const emit = (e: DeviceEvent) =>
+        opts.quietInfo && e.type === 'info' ? undefined : renderer.event(!several ? e : globals.json ? ({ ...e, device: name } as unknown as DeviceEvent) : prefixEvent(e, name));
+      const client = await connectFastboot(spec, { timeoutMs, onEvent: emit });
+      const print = (line: string, json: Record<string, unknown>) => {
+        renderer.stop();
+        if (globals.json) process.stdout.write(JSON.stringify(several ? { device: name, ...json } : json) + '\n');
+        else process.stdout.write((several ? `${name}\t` : '') + line + '\n');
+      };
+      const opened: FastbootClient[] = [client];
+      const link = new DeviceLink(client, {
+        deviceId: name,
+        reopen: () => connectFastboot(spec, { timeoutMs, onEvent: emit }),
+        onEvent: emit,
+        onClient: (c) => opened.push(c),
+      });
+      try {
+        await fn({ spec, name, client, link, emit, globals, print });
+      } finally {
+        for (const c of opened) await c.close().catch(() => {});
+      }
+    }
+  } finally {
+    renderer.stop();
+  }
+}
+
+function prefixEvent(e: DeviceEvent, name: string): DeviceEvent {
+  if (e.type === 'step-start' || e.type === 'step-done' || e.type === 'step-fail') return { ...e, label: `[${name}] ${e.label}` };
+  if (e.type === 'info' || e.type === 'warning') return { ...e, message: `[${name}] ${e.message}` };
+  return e;
+}
+
+/** Ctrl-C aborts the transfer between buffers; a second Ctrl-C exits at once. */
+export async function withCtrlC<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctl = new AbortController();
+  const onSigint = () => {
+    if (ctl.signal.aborted) process.exit(130);
+    process.stderr.write('\nmiflash: stopping after the current buffer (Ctrl-C again to exit now)\n');
+    ctl.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await fn(ctl.signal);
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+export async function checkReadable(path: string): Promise<void> {
+  const { stat } = await import('node:fs/promises');
+  const { BadInputError } = await import('../../errors.js');
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? (err as Error).message);
+    throw new BadInputError(`cannot read image ${path}: ${why}`, {
+      code: 'input.image',
+      ...(code === 'ENOENT' ? { hint: `usage: miflash flash PARTITION IMAGE (the path is relative to ${process.cwd()})` } : {}),
+    });
+  }
+  if (!st.isFile()) throw new BadInputError(`${path} is not a regular file`);
+}
+
+/** `miflash getvar all | head`: a closed stdout ends the run quietly, as it does for other CLI tools. */
+export function quietOnClosedStdout(): void {
+  process.stdout.once('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}

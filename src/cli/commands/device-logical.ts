@@ -1,0 +1,59 @@
+// AOSP commands for dynamic partitions and snapshot updates (fastbootd):
+// create-/delete-/resize-logical-partition, snapshot-update, gsi. The wire
+// behaviour is in src/fastboot/logical.ts.
+import type { Command } from 'commander';
+import { forEachDevice } from './device-context.js';
+
+export function registerLogical(program: Command): void {
+  program
+    .command('create-logical-partition')
+    .description('create logical partition NAME of SIZE bytes in super (fastbootd)')
+    .argument('<name>')
+    .argument('<size>')
+    .action(async (name: string, size: string, _o: unknown, cmd: Command) =>
+      forEachDevice(cmd, async (d) => (await import('../../fastboot/logical.js')).createLogicalPartition(d.client, name, size, d.emit)),
+    );
+
+  program
+    .command('delete-logical-partition')
+    .description('delete logical partition NAME (fastbootd)')
+    .argument('<name>')
+    .action(async (name: string, _o: unknown, cmd: Command) =>
+      forEachDevice(cmd, async (d) => (await import('../../fastboot/logical.js')).deleteLogicalPartition(d.client, name, d.emit)),
+    );
+
+  program
+    .command('resize-logical-partition')
+    .description('resize logical partition NAME to SIZE bytes (fastbootd; each slot with --slot all)')
+    .argument('<name>')
+    .argument('<size>')
+    .option('--slot <slot>', "a, b, 'all' or 'other' (default: current slot)")
+    .action(async (name: string, size: string, opts: { slot?: string }, cmd: Command) =>
+      forEachDevice(cmd, async (d) => {
+        const { resizeLogicalPartition } = await import('../../fastboot/logical.js');
+        const done = await resizeLogicalPartition(d.client, name, size, { ...(opts.slot ? { slot: opts.slot } : {}), onEvent: d.emit });
+        if (done.length === 0) d.emit({ type: 'warning', message: `${name} is not a logical partition on this device; nothing was resized` });
+      }),
+    );
+
+  program
+    .command('snapshot-update')
+    .description('cancel or merge a snapshot (Virtual A/B) update: snapshot-update [cancel|merge]')
+    .argument('[action]', 'cancel or merge')
+    .action(async (action: string | undefined, _o: unknown, cmd: Command) => {
+      const { SNAPSHOT_ARGS, snapshotUpdate } = await import('../../fastboot/logical.js');
+      if (action !== undefined && !(SNAPSHOT_ARGS as readonly string[]).includes(action)) {
+        const { BadInputError } = await import('../../errors.js');
+        throw new BadInputError(`snapshot-update: expected cancel or merge, not '${action}'`);
+      }
+      await forEachDevice(cmd, async (d) => snapshotUpdate(d.client, action, d.emit));
+    });
+
+  program
+    .command('gsi')
+    .description('wipe, disable or show the status of a GSI installation (fastbootd)')
+    .argument('<args...>', 'wipe | disable | status')
+    .action(async (args: string[], _o: unknown, cmd: Command) =>
+      forEachDevice(cmd, async (d) => (await import('../../fastboot/logical.js')).gsiCommand(d.client, args, d.emit)),
+    );
+}

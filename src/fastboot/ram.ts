@@ -1,0 +1,85 @@
+// Commands that move data to or from the device's RAM rather than a partition,
+// with the AOSP client's wire behaviour and status lines (fastboot v35):
+//  boot       download:SIZE ("Sending 'boot.img'") + boot ("Booting");
+//  continue   continue ("Resuming boot");
+//  stage      getvar:max-download-size (unless -S) + download:SIZE ("Sending 'FILE'");
+//             a file over the limit is refused (AOSP "cannot load": stage never splits);
+//  get_staged upload ("Uploading 'OUT'"), the data written to OUT as it arrives.
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
+import { BadInputError } from '../errors.js';
+import type { Payload } from '../sparse/descriptor.js';
+import type { FastbootClient } from './client.js';
+import { step, type EventSink } from './events.js';
+import { deviceSparseLimit } from './flash-image.js';
+
+export async function bootImage(client: FastbootClient, data: Buffer, opts: { onEvent?: EventSink; signal?: AbortSignal } = {}): Promise<void> {
+  await step(
+    opts.onEvent,
+    `Sending 'boot.img' (${Math.floor(data.length / 1024)} KB)`,
+    (progress) => client.download(data, { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec) }),
+    data.length,
+  );
+  await step(opts.onEvent, 'Booting', () => client.boot());
+}
+
+export async function continueBoot(client: FastbootClient, onEvent?: EventSink): Promise<void> {
+  await step(onEvent, 'Resuming boot', () => client.continue());
+}
+
+export async function stageFile(client: FastbootClient, path: string, opts: { sparseLimit?: number; onEvent?: EventSink; signal?: AbortSignal } = {}): Promise<number> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new BadInputError(`cannot load '${path}': ${(err as Error).message}`, { code: 'input.image' });
+  }
+  let size: number;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new BadInputError(`cannot load '${path}': not a regular file`, { code: 'input.image' });
+    size = st.size;
+  } finally {
+    closeSync(fd);
+  }
+  const limit = opts.sparseLimit !== undefined && opts.sparseLimit > 0 ? opts.sparseLimit : await deviceSparseLimit(client, opts.onEvent);
+  if (limit > 0 && size > limit) {
+    throw new BadInputError(`cannot stage '${path}': ${size} bytes is more than the ${limit}-byte download limit, and staged data is never split`, {
+      code: 'input.image',
+      hint: 'stage a smaller file (or raise the limit with -S if the device really accepts more)',
+    });
+  }
+  // The bytes as they are, whatever they contain (AOSP sends stage data unparsed).
+  const payload: Payload = { size, segments: size === 0 ? [] : [{ kind: 'file', offset: 0, length: size }] };
+  await step(
+    opts.onEvent,
+    `Sending '${path}' (${Math.floor(size / 1024)} KB)`,
+    (progress) =>
+      client.download({ path, payload }, { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec) }),
+    size,
+  );
+  return size;
+}
+
+/** get_staged OUT: the whole upload is written to OUT (created or truncated first, as AOSP). Returns the byte count. */
+export async function getStaged(client: FastbootClient, out: string, onEvent?: EventSink): Promise<number> {
+  let fd: number;
+  try {
+    fd = openSync(out, 'w');
+  } catch (err) {
+    throw new BadInputError(`cannot write '${out}': ${(err as Error).message}`, { code: 'input.output' });
+  }
+  let written = 0;
+  try {
+    await step(onEvent, `Uploading '${out}'`, () =>
+      client.upload({
+        onData: (chunk) => {
+          for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at, chunk.length - at);
+          written += chunk.length;
+        },
+      }),
+    );
+  } finally {
+    closeSync(fd);
+  }
+  return written;
+}
