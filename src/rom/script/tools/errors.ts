@@ -16,3 +16,20 @@ export class UnsupportedToolError extends BadInputError {
     this.command = command;
   }
 }
+
+/**
+ * A bound protecting the interpreter was exceeded (input size, regex steps,
+ * awk loop iterations, ...). Scripts from the internet must never hang miflash:
+ * instead of running on, the tool stops with this error naming the bound.
+ */
+export class ToolLimitError extends BadInputError {
+  readonly command: string;
+
+  constructor(command: string, what: string) {
+    super(`${command}: ${what} exceeds miflash's script-interpreter limit`, {
+      code: 'script.tool-limit',
+      hint: 'the flash script asks a text tool for more work than any flash script needs; report the script',
+    });
+    this.command = command;
+  }
+}

@@ -29,6 +29,11 @@ export interface ToolContext {
   now?: number;
   /** Time zone for date parsing/formatting; scripts are interpreted as under TZ=UTC. */
   timeZone?: 'UTC';
+  /**
+   * Which shell's builtins `test` / `[` / `printf` behave as: 'dash' (Debian's
+   * /bin/sh, the default) rejects `[ a == b ]` with status 2; 'bash' accepts it.
+   */
+  shell?: 'dash' | 'bash';
 }
 
 /** A tool implementation. argv[0] is the command name as written (`grep`, `egrep`, `findstr`, `[`). */

@@ -1,0 +1,31 @@
+// The registry of text tools the script interpreters may call. Each tool is a
+// pure function (types.ts); see each file's header for what it supports and
+// refuses. Nothing here spawns a process or touches the file system.
+
+import { UnsupportedToolError } from './errors.js';
+import { grep } from './grep.js';
+import { testBash, testDash } from './test.js';
+import type { Tool, ToolContext, ToolResult } from './types.js';
+
+export type { Tool, ToolContext, ToolResult } from './types.js';
+export { UnsupportedToolError, ToolLimitError } from './errors.js';
+
+const TOOLS: Record<string, Tool> = {
+  grep,
+  egrep: grep,
+  fgrep: grep,
+  test: (argv, stdin, ctx) => (ctx.shell === 'bash' ? testBash : testDash)(argv, stdin, ctx),
+  '[': (argv, stdin, ctx) => (ctx.shell === 'bash' ? testBash : testDash)(argv, stdin, ctx),
+};
+
+/** Whether `name` is a text tool miflash implements. */
+export const isTool = (name: string): boolean => Object.hasOwn(TOOLS, name);
+
+/** Runs a tool; an unknown command or unsupported option/construct throws UnsupportedToolError naming it. */
+export function runTool(argv: readonly string[], stdin: string, ctx: ToolContext): ToolResult {
+  const name = argv[0];
+  if (name === undefined) throw new UnsupportedToolError('(empty command)', 'an empty command');
+  const tool = Object.hasOwn(TOOLS, name) ? TOOLS[name] : undefined;
+  if (!tool) throw new UnsupportedToolError(name, 'the command');
+  return tool(argv, stdin, ctx);
+}
