@@ -88,7 +88,8 @@ export function realBatch(cases: readonly { argv: readonly string[]; input: stri
     let script = 'cd "$1" || exit 99\n';
     cases.forEach((c, k) => {
       writeFileSync(join(dir, `in.${k}`), c.input, 'latin1');
-      script += `${c.argv.map(sq).join(' ')} <in.${k} >out.${k} 2>err.${k}; echo $? >rc.${k}\n`;
+      // Piped, as flash scripts feed these tools (wc's column width depends on it).
+      script += `cat in.${k} | ${c.argv.map(sq).join(' ')} >out.${k} 2>err.${k}; echo $? >rc.${k}\n`;
     });
     writeFileSync(join(dir, 'run.sh'), script);
     const r = spawnSync(shell, [join(dir, 'run.sh'), dir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: 'UTC' } });

@@ -3,7 +3,12 @@
 // refuses. Nothing here spawns a process or touches the file system.
 
 import { UnsupportedToolError } from './errors.js';
+import { cat } from './cat.js';
+import { cut } from './cut.js';
 import { grep } from './grep.js';
+import { head, tail } from './headtail.js';
+import { sed } from './sed.js';
+import { wc } from './wc.js';
 import { testBash, testDash } from './test.js';
 import type { Tool, ToolContext, ToolResult } from './types.js';
 
@@ -14,6 +19,12 @@ const TOOLS: Record<string, Tool> = {
   grep,
   egrep: grep,
   fgrep: grep,
+  cat,
+  cut,
+  head,
+  tail,
+  sed,
+  wc,
   test: (argv, stdin, ctx) => (ctx.shell === 'bash' ? testBash : testDash)(argv, stdin, ctx),
   '[': (argv, stdin, ctx) => (ctx.shell === 'bash' ? testBash : testDash)(argv, stdin, ctx),
 };
