@@ -36,6 +36,7 @@ import { touchesUserData } from '../rom/script/index.js';
 import { assertInsideRom, checkRomImages, type PreflightResult } from './preflight.js';
 import { DeviceFacts, describeGate, evaluateGate, type GateStep } from './gates.js';
 import { progressThrottle, type PlanEvent, type StepStatus } from './events.js';
+import { queryArgv } from './predicate.js';
 import { FlashPlanSchema, isDeviceOp, isGate, type FlashPlan, type PlanStep, type StepCondition, type StepOf } from './schema.js';
 
 export interface ConfirmRequest {
@@ -142,6 +143,20 @@ export function stepLabel(s: PlanStep): string {
       return `sleep ${s.seconds}`;
     case 'note':
       return s.text;
+    case 'query':
+      return `ask ${queryArgv(s.query).join(' ')}`;
+    case 'exit':
+      return s.status === 0 ? 'the script ends here' : `the script stops with status ${s.status}`;
+    case 'boot':
+      return `boot ${s.file}`;
+    case 'fetch':
+      return `fetch ${s.partition} ${s.output}`;
+    case 'logical-partition':
+      return `${s.action}-logical-partition ${s.partition}${s.size !== undefined ? ` ${s.size}` : ''}`;
+    case 'wipe-super':
+      return `wipe-super ${s.file}`;
+    case 'snapshot-update':
+      return `snapshot-update${s.action ? ` ${s.action}` : ''}`;
     default:
       return describeGate(s as GateStep);
   }

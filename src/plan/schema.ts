@@ -3,9 +3,10 @@
 // can name partitions, files inside the ROM and fastboot operations, and can
 // never carry a shell command.
 import { z } from 'zod';
+import { PredSchema, QueryIdSchema, QuerySchema } from './predicate.js';
+import { planRegistry } from './registry.js';
 
-/** Names for shared sub-schemas in the generated JSON Schema ($defs). A local registry, so loading this module twice never clashes. */
-export const planRegistry = z.registry<{ id: string }>();
+export { planRegistry };
 
 /** A partition name as the script sends it (`xbl`, `abl_ab`, `sspm_1`, `vm-bootsys_ab`). */
 const Partition = z
@@ -51,6 +52,11 @@ const StepBase = {
   vendorUnchecked: z.boolean().optional(),
   /** A line that is not vendor content (no `$*`/`%*` in a Xiaomi script): refused unless the user opts in. */
   foreign: z.boolean().optional(),
+  /**
+   * The step runs only when this predicate holds (absent = always). Predicates
+   * read the answers of earlier `query` steps; see src/plan/predicate.ts.
+   */
+  when: PredSchema.optional(),
 };
 
 // ---- gates: read-only checks evaluated before the first device operation ----
@@ -137,7 +143,7 @@ export const GateAndroidInfoSchema = z.object({
 export const GateUnknownSchema = z.object({
   kind: z.literal('gate.unknown'),
   ...StepBase,
-  /** The source text the parser could not interpret as a known gate. Always blocking. */
+  /** The source text the parser could not interpret as a known gate. Always blocking (when `when` holds). */
   text: z.string(),
   reason: z.string(),
 });
@@ -206,6 +212,42 @@ export const NoteStepSchema = z.object({
   text: z.string(),
 });
 
+// ---- interpreted scripts: queries and exits ----
+
+export const QueryStepSchema = z
+  .object({
+    kind: z.literal('query'),
+    ...StepBase,
+    /** Referenced by predicates (`output` / `status` terms). */
+    id: QueryIdSchema,
+    query: QuerySchema,
+  })
+  .describe('a read-only question the script asks the device; its printed output feeds later predicates');
+
+export const ExitStepSchema = z
+  .object({
+    kind: z.literal('exit'),
+    ...StepBase,
+    /** The script's exit status here: non-zero = the script refuses (a gate); 0 = it ends successfully. */
+    status: z.number().int().min(0).max(255),
+  })
+  .describe('the script stops here with `status` when `when` holds; `message` is what it printed');
+
+// ---- device operations of newer scripts (fastbootd, dynamic partitions) ----
+
+export const BootStepSchema = z.object({ kind: z.literal('boot'), ...StepBase, file: RomFile });
+export const FetchStepSchema = z.object({ kind: z.literal('fetch'), ...StepBase, partition: Partition, output: z.string().min(1) });
+export const LogicalPartitionStepSchema = z.object({
+  kind: z.literal('logical-partition'),
+  ...StepBase,
+  action: z.enum(['create', 'delete', 'resize']),
+  partition: Partition,
+  /** Bytes, as the script wrote it (decimal or 0x hex); create and resize only. */
+  size: z.string().regex(/^(0x[0-9a-fA-F]+|[0-9]+)$/).optional(),
+});
+export const WipeSuperStepSchema = z.object({ kind: z.literal('wipe-super'), ...StepBase, file: RomFile });
+export const SnapshotUpdateStepSchema = z.object({ kind: z.literal('snapshot-update'), ...StepBase, action: z.enum(['cancel', 'merge']).optional() });
+
 export const PlanStepSchema = z.discriminatedUnion('kind', [
   GateProductSchema,
   GateAntiRollbackSchema,
@@ -227,6 +269,13 @@ export const PlanStepSchema = z.discriminatedUnion('kind', [
   UpdateStepSchema,
   SleepStepSchema,
   NoteStepSchema,
+  QueryStepSchema,
+  ExitStepSchema,
+  BootStepSchema,
+  FetchStepSchema,
+  LogicalPartitionStepSchema,
+  WipeSuperStepSchema,
+  SnapshotUpdateStepSchema,
 ]);
 export type PlanStep = z.infer<typeof PlanStepSchema>;
 export type PlanStepKind = PlanStep['kind'];
@@ -272,7 +321,7 @@ export function isGate(step: PlanStep): boolean {
   return step.kind.startsWith('gate.');
 }
 
-/** Steps that talk to the device and change it (everything except gates, sleep and notes). */
+/** Steps that talk to the device and change it (everything except gates, queries, exits, sleep and notes). */
 export function isDeviceOp(step: PlanStep): boolean {
-  return !isGate(step) && step.kind !== 'sleep' && step.kind !== 'note';
+  return !isGate(step) && step.kind !== 'sleep' && step.kind !== 'note' && step.kind !== 'query' && step.kind !== 'exit';
 }

@@ -1,4 +1,6 @@
 // A flash plan as a readable table (for `miflash plan` and confirmations).
+import { queryArgv } from '../plan/predicate.js';
+import { planQueries, predText } from '../plan/pred-text.js';
 import type { FlashPlan, PlanStep } from '../plan/schema.js';
 
 function target(s: PlanStep): string {
@@ -40,6 +42,19 @@ function target(s: PlanStep): string {
       return 'userdata, cache, metadata';
     case 'update':
       return `${s.wipe ? '-w ' : ''}${s.skipReboot ? '--skip-reboot ' : ''}update`;
+    case 'query':
+      return `${s.id}: fastboot ${queryArgv(s.query).join(' ')}`;
+    case 'exit':
+      return s.status === 0 ? 'script ends' : `REFUSES (exit ${s.status})${s.message ? `: ${s.message}` : ''}`;
+    case 'boot':
+    case 'wipe-super':
+      return s.file;
+    case 'fetch':
+      return `${s.partition} -> ${s.output}`;
+    case 'logical-partition':
+      return `${s.action} ${s.partition}${s.size !== undefined ? ` ${s.size}` : ''}`;
+    case 'snapshot-update':
+      return s.action ?? '';
   }
 }
 
@@ -47,8 +62,9 @@ function file(s: PlanStep): string {
   return 'file' in s && typeof s.file === 'string' ? s.file : '';
 }
 
-function notes(s: PlanStep): string {
+function notes(s: PlanStep, plan: FlashPlan): string {
   const n: string[] = [];
+  if (s.when) n.push(`if ${predText(s.when, planQueries(plan.steps))}`);
   if (s.condition) n.push(s.condition.kind === 'crc-supported' ? 'if crc=1' : s.condition.kind === 'partition-exists' ? `if ${s.condition.partition} exists` : `${s.condition.kind} ${s.condition.file}`);
   if (s.vendorUnchecked) n.push('unchecked by vendor');
   if (s.foreign) n.push('FOREIGN');
@@ -62,7 +78,7 @@ function notes(s: PlanStep): string {
 
 export function formatPlanTable(plan: FlashPlan): string {
   const head = ['#', 'line', 'kind', 'target', 'file', 'on failure', 'notes'];
-  const rows = plan.steps.map((s, i) => [String(i + 1), s.line === 0 ? '-' : String(s.line), s.kind, target(s), file(s), s.onFailure, notes(s)]);
+  const rows = plan.steps.map((s, i) => [String(i + 1), s.line === 0 ? '-' : String(s.line), s.kind, target(s), file(s), s.onFailure, notes(s, plan)]);
   const widths = head.map((h, c) => Math.min(48, Math.max(h.length, ...rows.map((r) => r[c]!.length))));
   const fmt = (r: string[]) =>
     r

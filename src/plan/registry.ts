@@ -1,0 +1,4 @@
+import { z } from 'zod';
+
+/** Names for shared sub-schemas in the generated JSON Schema ($defs). A local registry, so loading this module twice never clashes. */
+export const planRegistry = z.registry<{ id: string }>();
