@@ -110,7 +110,8 @@ export const MAX_SLEEP_SECONDS = 600;
 /** Scratch partitions whose failed erase only warns (grammar §6). */
 const SCRATCH = /^(misc|config|DDR|ddr|mdtp|apdp|multiimgoem|imagefv)(_a|_b|_ab)?$|^imagefv/;
 
-const VBMETA = /^vbmeta(_[A-Za-z0-9]+)*$/;
+/** The partitions whose image the AOSP client patches for --disable-verity / --disable-verification (flash_buf): exactly these names. */
+const VBMETA = /^vbmeta(_a|_b)?$/;
 
 export function stepLabel(s: PlanStep): string {
   switch (s.kind) {

@@ -99,7 +99,7 @@ export function deviceCommandsFor(calls: string[][]): string[] {
       case 'flash': {
         const [part, file] = rest as [string, string];
         const data = readFileSync(file);
-        if (flags && /^vbmeta/.test(part)) data[123]! |= flags;
+        if (flags && /^vbmeta(_a|_b)?$/.test(part)) data[123]! |= flags; // as AOSP flash_buf: these names only
         out.push(`download ${data.length} ${sha256(data)}`, `flash:${part}`);
         break;
       }

@@ -2,7 +2,8 @@
 // (checked failures stop the plan; unchecked erase/reboot failures warn; a
 // lock never runs after a failure or warning), confirmations, conditions,
 // dry runs, transport failures, and the event stream.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -217,6 +218,17 @@ describe('gates, confirmations, conditions, dry run', () => {
     expect((r.error as BadInputError).code).toBe('rom.vbmeta-invalid');
     expect((r.error as BadInputError).message).toMatch(/images\/vbmeta\.img \(partition vbmeta_a\): not a vbmeta image/);
     expect(writes(r.log)).toEqual([]);
+  });
+
+  it('--disable-verity patches only vbmeta, vbmeta_a and vbmeta_b, as the AOSP client does: vbmeta_system_a goes out unchanged', async () => {
+    const { rom } = built.get('elish')!;
+    // elish flashes vbmeta_a and vbmeta_system_a with both flags; neither synthetic image has an AVB header.
+    const r = await runOn('elish', 'clean', { edit: (p) => ({ ...p, steps: p.steps.filter((s) => !(s.kind === 'flash' && s.partition === 'vbmeta_a')) }) });
+    expect(r.error).toBeUndefined();
+    const at = r.log.indexOf('flash:vbmeta_system_a');
+    expect(at).toBeGreaterThan(0);
+    const sha = createHash('sha256').update(readFileSync(path.join(rom.root, 'images/vbmeta_system.img'))).digest('hex');
+    expect(r.log[at - 1]).toMatch(new RegExp(`^download [0-9]+ ${sha}$`));
   });
 
   it('wrong product refuses with GateRefusedError before anything but getvars', async () => {
