@@ -59,9 +59,9 @@ export type Term =
   | { kind: 'concat'; parts: Term[] }
   /**
    * A pure text tool applied to an argument vector and a standard input;
-   * `result` picks what the script uses: what it printed on stdout, or its exit status (decimal).
+   * `result` picks what the script uses: what it printed on stdout or stderr, or its exit status (decimal).
    */
-  | { kind: 'tool'; argv: Term[]; stdin: Term; result: 'stdout' | 'status' }
+  | { kind: 'tool'; argv: Term[]; stdin: Term; result: 'stdout' | 'stderr' | 'status' }
   /** Command substitution: the value with every trailing newline removed. */
   | { kind: 'chomp'; of: Term }
   /** The one field of an unquoted expansion: leading and trailing blanks and newlines removed (see the `fields` predicate). */
@@ -77,7 +77,7 @@ export const TermSchema: z.ZodType<Term> = z.lazy(() =>
       kind: z.literal('tool'),
       argv: z.array(TermSchema).min(1).describe('argv[0] is the tool name as written (grep, findstr, [, ...): always a literal'),
       stdin: TermSchema,
-      result: z.enum(['stdout', 'status']),
+      result: z.enum(['stdout', 'stderr', 'status']),
     }),
     z.object({ kind: z.literal('chomp'), of: TermSchema }),
     z.object({ kind: z.literal('trim'), of: TermSchema }),
