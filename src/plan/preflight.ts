@@ -5,10 +5,13 @@
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
-import { BadInputError, GateRefusedError, type MiflashError } from '../errors.js';
-import { digestFile, type FileDigest } from '../rom/hash.js';
+import { BadInputError, GateRefusedError, MiflashError } from '../errors.js';
+import { DigestCache, identityOf } from '../rom/digest-cache.js';
+import type { FileDigest } from '../rom/hash.js';
+import { hashPool } from '../rom/hash-pool.js';
 import type { Rom } from '../rom/rom.js';
-import { countPieces, isSparseFile, readSparseFile, sparseCrc } from '../sparse/index.js';
+import { countPieces } from '../sparse/prepare.js';
+import { isSparseFile, readSparseFile } from '../sparse/file.js';
 import type { FlashPlan } from './schema.js';
 
 export interface PreflightOptions {
@@ -17,6 +20,8 @@ export interface PreflightOptions {
   onProgress?: (p: { file: string; done: number; total: number }) => void;
   /** Also check images of foreign steps (only when the user opted in to run them). */
   includeForeign?: boolean;
+  /** Digests of images read before (default: the user's cache, digest-cache.ts). */
+  digestCache?: DigestCache;
 }
 
 export interface ImageCheck {
@@ -88,8 +93,9 @@ export function planImages(plan: FlashPlan, opts: { includeForeign?: boolean } =
 /**
  * The file's real path must stay inside the ROM's real root: the plan's names
  * cannot hold `..`, but a symlink inside the ROM could still point anywhere.
+ * Returns the real path.
  */
-export async function assertInsideRom(rom: Rom, file: string, partition?: string): Promise<void> {
+export async function assertInsideRom(rom: Rom, file: string, partition?: string): Promise<string> {
   const [root, real] = await Promise.all([realpath(rom.root), realpath(join(rom.root, file))]);
   const rel = relative(root, real);
   if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
@@ -97,20 +103,59 @@ export async function assertInsideRom(rom: Rom, file: string, partition?: string
       code: 'rom.image-outside',
     });
   }
+  return real;
 }
 
+/**
+ * Every image the plan sends, checked. Images are digested in worker threads,
+ * several at once, largest first (the longest read starts at once); a digest
+ * remembered from an earlier run of the same unchanged file is not read again.
+ */
 export async function checkRomImages(rom: Rom, plan: FlashPlan, opts: PreflightOptions): Promise<PreflightResult> {
-  const images: ImageCheck[] = [];
   const warnings: string[] = [];
-  const failures: MiflashError[] = [];
-  for (const [file, partitions] of planImages(plan, opts)) {
-    try {
-      images.push(await checkOne(rom, file, partitions, opts, warnings));
-    } catch (err) {
-      if (err instanceof BadInputError || err instanceof GateRefusedError) failures.push(err);
-      else throw err;
-    }
+  const cache = opts.digestCache ?? new DigestCache();
+  const files = [...planImages(plan, opts)].map(([file, partitions]) => ({ file, partitions, path: join(rom.root, file) }));
+  // 1. Cheap checks (exists, inside the ROM, readable), and which files need reading.
+  const found = await Promise.allSettled(files.map((f) => locate(rom, f.file, f.partitions[0], f.path)));
+  const needs = files.map((f, i) => found[i]!.status === 'fulfilled' && needsDigest(rom, f.file, f.partitions));
+  // 2. Digests: cached, or read by the worker pool in order of decreasing size.
+  const digests = new Map<number, Promise<FileDigest>>();
+  const order = files.map((_, i) => i).filter((i) => needs[i]);
+  const cached = await Promise.all(order.map((i) => located(found[i]!).then((l) => cache.get(l.real, l.id))));
+  const misses = order.filter((_, k) => !cached[k]);
+  order.forEach((i, k) => cached[k] && digests.set(i, Promise.resolve(cached[k]!)));
+  misses.sort((a, b) => Number(located(found[b]!, true).id.size) - Number(located(found[a]!, true).id.size));
+  for (const i of misses) {
+    const f = files[i]!;
+    const l = located(found[i]!, true);
+    const total = Number(l.id.size);
+    const job = hashPool()
+      .digestFile(f.path, { onProgress: (done) => opts.onProgress?.({ file: f.file, done, total }) })
+      .then(async (d) => {
+        opts.onProgress?.({ file: f.file, done: total, total });
+        // Remembered only if the file is still the version that was read.
+        const after = identityOf(await stat(f.path, { bigint: true }));
+        if (JSON.stringify(after, bigintJson) === JSON.stringify(l.id, bigintJson)) cache.put(l.real, l.id, d);
+        return d;
+      });
+    job.catch(() => {});
+    digests.set(i, job);
   }
+  // 3. Each file against the lists, in plan order.
+  const expected = (err: unknown) => err instanceof BadInputError || err instanceof GateRefusedError;
+  const outcomes = await Promise.allSettled(
+    files.map(async (f, i) => {
+      await located(found[i]!);
+      return evaluate(rom, f.file, f.partitions, digests.get(i), opts, warnings).catch((err: unknown) => {
+        if (!expected(err)) hashPool().close(); // Ctrl-C or a bug: stop the reads still running, now
+        throw err;
+      });
+    }),
+  );
+  const unexpected = outcomes.find((o) => o.status === 'rejected' && !expected(o.reason));
+  if (unexpected) throw (unexpected as PromiseRejectedResult).reason;
+  await cache.save();
+  const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as MiflashError] : []));
   if (failures.length > 0) {
     const first = failures[0]!;
     if (failures.length > 1) {
@@ -121,34 +166,74 @@ export async function checkRomImages(rom: Rom, plan: FlashPlan, opts: PreflightO
     }
     throw first;
   }
-  return { images, warnings };
+  return { images: outcomes.map((o) => (o as PromiseFulfilledResult<ImageCheck>).value), warnings };
 }
 
-async function checkOne(rom: Rom, file: string, partitions: string[], opts: PreflightOptions, warnings: string[]): Promise<ImageCheck> {
-  const path = join(rom.root, file);
-  const first = partitions[0];
-  const st = await stat(path).catch((err: NodeJS.ErrnoException) => {
+const bigintJson = (_k: string, v: unknown) => (typeof v === 'bigint' ? String(v) : v);
+
+interface Located {
+  real: string;
+  id: ReturnType<typeof identityOf>;
+}
+
+function located(r: PromiseSettledResult<Located>): Promise<Located>;
+function located(r: PromiseSettledResult<Located>, sync: true): Located;
+function located(r: PromiseSettledResult<Located>, sync?: true): Promise<Located> | Located {
+  if (sync) return (r as PromiseFulfilledResult<Located>).value;
+  return r.status === 'fulfilled' ? Promise.resolve(r.value) : Promise.reject(r.reason as Error);
+}
+
+/** Exists, is a regular file inside the ROM, readable. */
+async function locate(rom: Rom, file: string, first: string | undefined, path: string): Promise<Located> {
+  const st = await stat(path, { bigint: true }).catch((err: NodeJS.ErrnoException) => {
     throw new RomImageError(file, first, err.code === 'ENOENT' ? 'missing from the ROM' : `cannot stat (${err.message})`, {
       code: 'rom.image-missing',
       cause: err,
     });
   });
   if (!st.isFile()) throw new RomImageError(file, first, 'not a regular file', { code: 'rom.image-missing' });
-  await assertInsideRom(rom, file, first);
+  const real = await assertInsideRom(rom, file, first);
   await access(path, constants.R_OK).catch((err: Error) => {
     throw new RomImageError(file, first, `not readable (${err.message})`, { code: 'rom.image-unreadable', cause: err });
   });
-  const sparse = await isSparseFile(path);
-  if (sparse) await readSparseFile(path); // throws SparseFormatError (bad input) naming the file
-  const check: ImageCheck = { file, partitions, size: st.size, sparse };
+  return { real, id: identityOf(st) };
+}
 
-  const md5Name = file.startsWith('images/') && !file.slice(7).includes('/') ? basename(file) : undefined;
+/** md5sum.xml names bare files of images/. */
+function md5NameOf(file: string): string | undefined {
+  return file.startsWith('images/') && !file.slice(7).includes('/') ? basename(file) : undefined;
+}
+
+/** Does any list give this file a checksum (so its bytes must be read)? */
+function needsDigest(rom: Rom, file: string, partitions: string[]): boolean {
+  const name = md5NameOf(file);
+  if (name !== undefined && rom.md5?.has(name)) return true;
+  return partitions.some((p) => rom.crcList?.has(p) || (rom.sparseCrcList?.get(p) !== undefined && 'crc' in rom.sparseCrcList.get(p)!));
+}
+
+async function evaluate(rom: Rom, file: string, partitions: string[], pending: Promise<FileDigest> | undefined, opts: PreflightOptions, warnings: string[]): Promise<ImageCheck> {
+  const path = join(rom.root, file);
+  const first = partitions[0];
+  const digest = pending ? await pending.catch((err: NodeJS.ErrnoException) => {
+    if (err instanceof MiflashError) throw err;
+    throw new RomImageError(file, first, `cannot read (${err.message})`, { code: 'rom.image-unreadable', cause: err });
+  }) : undefined;
+  let sparse: boolean;
+  if (digest) {
+    sparse = digest.sparse !== undefined;
+    if (digest.sparse && !digest.sparse.valid) {
+      await readSparseFile(path); // throws SparseFormatError (bad input) naming the file
+      throw new RomImageError(file, first, `not a valid sparse image (${digest.sparse.error})`, { code: 'rom.image-invalid' });
+    }
+  } else {
+    sparse = await isSparseFile(path);
+    if (sparse) await readSparseFile(path); // throws SparseFormatError (bad input) naming the file
+  }
+  const check: ImageCheck = { file, partitions, size: digest?.size ?? (await stat(path)).size, sparse };
+
+  const md5Name = md5NameOf(file);
   const wantMd5 = md5Name !== undefined ? rom.md5?.get(md5Name) : undefined;
   const crcParts = partitions.filter((p) => rom.crcList?.has(p));
-  let digest: FileDigest | undefined;
-  if (wantMd5 !== undefined || crcParts.length > 0) {
-    digest = await digestFile(path, (done) => opts.onProgress?.({ file, done, total: st.size }));
-  }
   if (wantMd5 !== undefined && digest) {
     if (digest.md5 !== wantMd5) throw new RomChecksumError('rom.md5-mismatch', file, first, 'MD5 (md5sum.xml)', wantMd5, digest.md5);
     check.md5 = 'ok';
@@ -163,7 +248,7 @@ async function checkOne(rom: Rom, file: string, partitions: string[], opts: Pref
     if (!entry) continue;
     if (!sparse) throw new RomChecksumError('rom.sparse-crc-mismatch', file, p, 'format (images/sparsecrclist.txt lists a sparse image)', 'sparse image', 'raw image');
     if ('crc' in entry) {
-      const found = await sparseCrc(path);
+      const found = digest!.sparse!.valid ? digest!.sparse!.crc : 0;
       if (found !== entry.crc) throw new RomChecksumError('rom.sparse-crc-mismatch', file, p, 'sparse CRC-32 (images/sparsecrclist.txt)', hex(entry.crc), hex(found));
       check.sparseCrc = 'ok';
     } else {
