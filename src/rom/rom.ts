@@ -2,12 +2,13 @@
 // archives have), a .tgz/.tar.gz/.tar or a .zip (extracted into a cache beside
 // it, or under --cache DIR, and reused when complete). Finds the flash scripts
 // of every variant and the side-car files.
-import { mkdir, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, realpath, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { BadInputError } from '../errors.js';
 import type { PlanMode } from '../plan/schema.js';
 import { estimateExtractedSize, extractTar, extractZip, md5PrefixFromName, type ProgressFn } from './archive.js';
+import type { FileDigest } from './hash.js';
 import { modeFromName } from './script/common.js';
 import {
   parseAntiVersion,
@@ -128,18 +129,34 @@ async function extractCached(archive: string, kind: 'tgz' | 'tar' | 'zip', opts:
   await rm(tmp, { recursive: true, force: true });
   try {
     const xo = { ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(md5Prefix ? { md5Prefix } : {}) };
+    let digests: Map<string, FileDigest> | undefined;
     if (kind === 'zip') await extractZip(archive, tmp, xo);
-    else await extractTar(archive, tmp, xo);
+    else ({ digests } = await extractTar(archive, tmp, xo));
     await writeFile(
       join(tmp, MARKER),
       JSON.stringify({ archive: basename(archive), size: st.size, mtimeMs: st.mtimeMs, md5Checked: md5Prefix !== undefined }) + '\n',
     );
     await rename(tmp, dir);
+    if (digests) await rememberDigests(dir, digests);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
   return { dir, reused: false };
+}
+
+/** The files were hashed as they were written: checking them before a flash need not read them again. */
+async function rememberDigests(dir: string, digests: Map<string, FileDigest>): Promise<void> {
+  const { DigestCache, identityOf } = await import('./digest-cache.js');
+  const cache = new DigestCache();
+  const real = await realpath(dir);
+  await Promise.all(
+    [...digests].map(async ([rel, digest]) => {
+      const path = join(real, rel);
+      cache.put(path, identityOf(await stat(path, { bigint: true })), digest);
+    }),
+  );
+  await cache.save();
 }
 
 function mib(n: number): string {
