@@ -56,6 +56,14 @@ const SLOW_READ_MS = 5;
 /** Longest stretch the loop runs without letting the event loop turn (signals, output). */
 const YIELD_EVERY_MS = 10;
 
+/**
+ * Pool buffers of finished transfers, by size, for the next ones: a ROM is ~50
+ * downloads, and fresh buffers for each would pile up as garbage (external
+ * memory V8 collects late) far past the memory a single transfer needs.
+ */
+const spare = new Map<number, Buffer[]>();
+const MAX_SPARE = 8;
+
 interface InFlight {
   promise: Promise<void>;
   buffer: Buffer;
@@ -111,6 +119,7 @@ async function openSource(path: string): Promise<FileHandle> {
 
 class TransferLoop {
   private readonly bufferSize: number;
+  private readonly fullSize: number;
   private readonly poolSize: number;
   private readonly depth: number;
   private readonly free: Buffer[] = [];
@@ -134,6 +143,7 @@ class TransferLoop {
     const size = opts.bufferSize ?? Math.max(transport.preferredWriteSize || 0, DEFAULT_BUFFER_SIZE);
     // Never allocate more than the payload needs (a 4 KiB download gets a 4 KiB buffer).
     this.bufferSize = Math.max(1, Math.min(size, total));
+    this.fullSize = size;
     this.poolSize = Math.max(1, Math.floor(opts.poolSize ?? this.depth + 1));
   }
 
@@ -150,6 +160,11 @@ class TransferLoop {
       }
       if (this.fill > 0) await this.flush();
       while (this.queue.length > 0) await this.retireOldest();
+      // Every write completed: the transport holds none of these any more. (Buffers cut to a small payload's size are not kept.)
+      const keep = spare.get(this.fullSize) ?? [];
+      for (const b of this.free) if (b.length === this.fullSize && keep.length < MAX_SPARE) keep.push(b);
+      spare.set(this.fullSize, keep);
+      this.free.length = 0;
     } catch (err) {
       // Let every outstanding write settle so nothing rejects unobserved.
       await Promise.allSettled(this.queue.map((w) => w.promise));
@@ -216,7 +231,8 @@ class TransferLoop {
       this.allocated++;
       // Own memory, not the shared small-buffer pool; skewed off the page grid (see PAGE_SKEW).
       const skew = this.bufferSize >= 64 * 1024 ? PAGE_SKEW : 0;
-      buf = Buffer.allocUnsafeSlow(this.bufferSize + skew).subarray(skew);
+      // A spare full-size buffer serves a small payload too (only its head is written).
+      buf = spare.get(this.fullSize)?.pop() ?? Buffer.allocUnsafeSlow(this.bufferSize + skew).subarray(skew);
     }
     while (!buf) {
       await this.retireOldest();
