@@ -32,6 +32,8 @@ const CASES = {
 const PARTITIONS = ['vendor=1G', 'system=4G', 'super=9G'];
 
 const USAGE = `usage: node bench/run.js [options]   (npm run bench -- [options])
+       node bench/run.js rom [options]   the whole-ROM benchmark (rom --help)
+       node bench/run.js startup [options]   start-up times against bare node (startup --help)
   --only LIST           cases to run: a,b,c,d,from-raw (default: all)
   --runs N              runs per client per case; best is reported (default 3)
   --scale F             shrink every image size (and max-download-size) by F, e.g. 0.125 for a smoke run
@@ -342,4 +344,14 @@ async function main() {
   return (opts.check && missed) || failed ? 1 : 0;
 }
 
-main().then((code) => { process.exitCode = code; }, (err) => { console.error(`bench: ${err.message}`); process.exitCode = 2; });
+if (process.argv[2] === 'rom') {
+  // `npm run bench -- rom`: the whole-ROM benchmark (bench/rom.js).
+  const { runRomBench } = await import('./rom.js');
+  process.exitCode = await runRomBench(process.argv.slice(3));
+} else if (process.argv[2] === 'startup') {
+  // `npm run bench -- startup`: start-up times against bare node (bench/startup.js).
+  const { runStartupBench } = await import('./startup.js');
+  process.exitCode = await runStartupBench(process.argv.slice(3));
+} else {
+  main().then((code) => { process.exitCode = code; }, (err) => { console.error(`bench: ${err.message}`); process.exitCode = 2; });
+}

@@ -17,15 +17,16 @@ function tail(chunks, max = 4000) {
 }
 
 /**
- * Runs `cmd args` under GNU time. Resolves { wallS, rssKiB, exit, output }
- * (output = the last few KiB of stdout+stderr, for error reports).
+ * Runs `cmd args` under GNU time. Resolves { wallS, rssKiB, cpuS, exit, output }
+ * (cpuS = user + system CPU seconds of the process and the children it waited
+ * for; output = the last few KiB of stdout+stderr, for error reports).
  */
-export function measure(cmd, args, { timeoutMs, cwd } = {}) {
+export function measure(cmd, args, { timeoutMs, cwd, env } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'miflash-bench-'));
   const timeFile = join(dir, 'time');
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(GNU_TIME, ['-f', '%e %M', '-o', timeFile, cmd, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(GNU_TIME, ['-f', '%e %M %U %S', '-o', timeFile, cmd, ...args], { cwd, env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(child);
     const out = [];
     child.stdout.on('data', (d) => out.push(d));
@@ -38,15 +39,19 @@ export function measure(cmd, args, { timeoutMs, cwd } = {}) {
       live.delete(child);
       if (timer) clearTimeout(timer);
       let rssKiB = null;
+      let cpuS = null;
       try {
         // GNU time prefixes "Command exited with non-zero status N" when the child fails.
         const line = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1);
-        const m = /^([\d.]+) (\d+)$/.exec(line ?? '');
-        if (m) rssKiB = Number(m[2]);
+        const m = /^([\d.]+) (\d+) ([\d.]+) ([\d.]+)$/.exec(line ?? '');
+        if (m) {
+          rssKiB = Number(m[2]);
+          cpuS = Math.round((Number(m[3]) + Number(m[4])) * 100) / 100;
+        }
       } catch { /* time killed before writing */ }
       rmSync(dir, { recursive: true, force: true });
       const exit = timedOut ? `timeout after ${timeoutMs} ms` : signal ? `signal ${signal}` : code;
-      resolve({ wallS, rssKiB, exit, output: tail(out) });
+      resolve({ wallS, rssKiB, cpuS, exit, output: tail(out) });
     });
   });
 }
@@ -57,9 +62,9 @@ export function measure(cmd, args, { timeoutMs, cwd } = {}) {
  * then only reads and drops the data; timed runs). Returns
  * { address, cpuSeconds(), stop() }.
  */
-export function startEmulator(miflashBin, { logFile, maxDownloadSize, partitions, hash = true }) {
+export function startEmulator(miflashBin, { logFile, maxDownloadSize, partitions, hash = true, extra = [] }) {
   const args = [miflashBin, 'emulate', '--listen', 'tcp:127.0.0.1:0', '--discard', ...(hash ? [] : ['--no-hash']), '--log', logFile,
-    '--max-download-size', String(maxDownloadSize), ...partitions.flatMap((p) => ['--partition', p])];
+    '--max-download-size', String(maxDownloadSize), ...partitions.flatMap((p) => ['--partition', p]), ...extra];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(child);

@@ -30,7 +30,7 @@ export function sparseFileSize(chunks) {
   return size;
 }
 
-function fileHeader(totalBlocks, totalChunks) {
+export function fileHeader(totalBlocks, totalChunks) {
   const h = Buffer.alloc(FILE_HDR);
   h.writeUInt32LE(SPARSE_MAGIC, 0);
   h.writeUInt16LE(1, 4); // major
@@ -44,7 +44,7 @@ function fileHeader(totalBlocks, totalChunks) {
   return h;
 }
 
-function chunkHeader(type, blocks, payload) {
+export function chunkHeader(type, blocks, payload) {
   const h = Buffer.alloc(CHUNK_HDR);
   h.writeUInt16LE(type, 0);
   h.writeUInt32LE(blocks, 4);

@@ -65,7 +65,8 @@ function defaultIo(): FlashRomIo {
 
 /** Loads the plan and ROM for `target` (ROM folder/archive, or plan .json + --rom). */
 export async function loadPlan(target: string, options: FlashRomOptions, onProgress?: ProgressFn): Promise<{ plan: FlashPlan; rom: Rom }> {
-  const { openRom, planForRom } = await import('../rom/index.js');
+  const [{ openRom, planForRom }, { mark }] = await Promise.all([import('../rom/index.js'), import('./trace.js')]);
+  mark('rom-modules-loaded');
   const cache = { ...(options.cache ? { cache: options.cache } : {}), ...(onProgress ? { onProgress } : {}) };
   if (/\.json$/i.test(target)) {
     const { FlashPlanSchema } = await import('../plan/schema.js');
@@ -126,7 +127,9 @@ export async function loadPlan(target: string, options: FlashRomOptions, onProgr
     }
     throw err;
   });
+  mark('rom-opened');
   const plan = await planForRom(rom, { ...(options.mode ? { mode: options.mode } : {}), ...(options.script ? { script: options.script } : {}) });
+  mark('script-parsed');
   return { plan, rom };
 }
 
@@ -235,10 +238,12 @@ interface OneOptions {
 }
 
 async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<RunPlanResult> {
-  const [{ connectFastboot }, { runPlan }] = await Promise.all([import('../fastboot/connect.js'), import('../plan/runner.js')]);
+  const [{ connectFastboot }, { runPlan }, { mark }] = await Promise.all([import('../fastboot/connect.js'), import('../plan/runner.js'), import('./trace.js')]);
+  mark('runner-loaded');
   let client;
   try {
     client = await connectFastboot(spec, { timeoutMs: o.timeoutMs, onEvent: o.out.device });
+    mark('connected');
   } catch (err) {
     // runPlan reports its own errors; a failed connect is reported here.
     o.out.event(errorEvent(name, err));

@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerCommands } from './commands/index.js';
 import { reportError } from './report.js';
+import { mark } from './trace.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -32,6 +33,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  mark('main');
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -46,5 +48,6 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const code = await main(process.argv);
-process.exitCode = code;
+void main(process.argv).then((code) => {
+  process.exitCode = code;
+});
