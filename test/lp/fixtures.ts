@@ -142,3 +142,25 @@ export function exampleSuperImage(): Buffer {
   for (const at of [12288, 12288 + 65536, 12288 + 2 * 65536, 12288 + 3 * 65536]) blob.copy(img, at);
   return img;
 }
+
+/**
+ * super_empty.img for an A/B device (`lpmake --metadata-size 65536 --metadata-slots 2
+ * --group main_a:32M --group main_b:32M --partition NAME:readonly:SIZE:GROUP ...`),
+ * for a super of `deviceSize` bytes (default 64 MiB). A partition with `sectors` gets
+ * one extent at the first logical sector (2048).
+ */
+export function superEmptyAB(parts: { name: string; group: number; sectors?: number }[], deviceSize = 64 * 1024 * 1024): Buffer {
+  return Buffer.concat([
+    geometryBlock(65536, 2, 4096),
+    metadataBlob(
+      0,
+      parts.map((p) => ({ name: p.name, attrs: 1, group: p.group, extents: p.sectors ? [{ sectors: p.sectors, type: 0 as const, data: 2048, source: 0 }] : [] })),
+      [
+        { name: 'default', flags: 0, max: 0 },
+        { name: 'main_a', flags: 0, max: 32 * 1024 * 1024 },
+        { name: 'main_b', flags: 0, max: 32 * 1024 * 1024 },
+      ],
+      [{ first: 2048, alignment: 1024 * 1024, offset: 0, size: deviceSize, name: 'super', flags: 0 }],
+    ),
+  ]);
+}

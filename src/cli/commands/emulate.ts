@@ -8,7 +8,7 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
 export function registerEmulate(program: Command): void {
   program
     .command('emulate')
-    .description('run an emulated fastboot device on TCP or UDP (partitions are files DIR/<name>.img)')
+    .description('run an emulated fastboot device on TCP or UDP (partitions are files DIR/<name>.img; `reboot fastboot` switches it to fastbootd)')
     .requiredOption('--listen <address>', 'where to listen: tcp:HOST:PORT or udp:HOST:PORT, e.g. tcp:127.0.0.1:5554 (port 0 = any free port)', 'tcp:127.0.0.1:5554')
     .option('--store <dir>', 'directory holding the partition files')
     .option('--discard', 'store nothing (downloads are only hashed for the log); for benchmarks')
@@ -18,6 +18,8 @@ export function registerEmulate(program: Command): void {
     .option('--max-download-size <size>', 'largest download accepted (e.g. 512M, 0x20000000)', '512M')
     .option('--partition <name=size>', 'add or resize a partition (repeatable), e.g. boot_a=64M', collect, [])
     .option('--slots <list>', 'A/B slots, e.g. a,b (A/B partitions then exist as NAME_a, NAME_b)')
+    .option('--dynamic-partitions', 'system, system_ext, vendor, product, odm, *_dlkm live inside super as logical partitions (LP metadata; an empty super gets a factory layout)')
+    .option('--virtual-ab', 'virtual A/B device (header flag on the factory layout; update-super keeps neither slot)')
     .option('--var <key=value>', 'set or override a getvar (repeatable), e.g. anti=4', collect, [])
     .option('--log <file>', 'append one line per command received')
     .option('--fail-on <n|cmd>', 'answer FAIL to the Nth command (1-based) or to every command named CMD (e.g. flash:boot, flash)')

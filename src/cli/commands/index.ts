@@ -8,6 +8,7 @@ import { registerRam } from './device-ram.js';
 import { registerSparse } from './sparse.js';
 import { registerPlan } from './plan.js';
 import { registerEdl } from './edl.js';
+import { registerLp } from './lp.js';
 
 export function registerCommands(program: Command): void {
   registerEmulate(program);
@@ -17,5 +18,6 @@ export function registerCommands(program: Command): void {
   registerSparse(program);
   registerPlan(program);
   registerEdl(program);
+  registerLp(program);
   void program;
 }

@@ -25,6 +25,8 @@ export interface EmulateCliOptions {
   stallOn?: string;
   infoBefore: string[];
   textBefore: string[];
+  dynamicPartitions?: boolean;
+  virtualAb?: boolean;
 }
 
 function keyValue(text: string, what: string): [string, string] {
@@ -75,6 +77,8 @@ export function toEmulatorOptions(o: EmulateCliOptions): FastbootEmulatorOptions
     vars,
     logFile: o.log,
     faults,
+    dynamicPartitions: o.dynamicPartitions,
+    virtualAb: o.virtualAb,
   };
 }
 

@@ -1,10 +1,20 @@
 // The emulated device's persistent state: partition table and storage, vars,
-// slots, lock state, command log. Sessions (one per connection) drive it; it
-// outlives them, as a phone outlives a USB cable.
+// slots, lock state, mode (bootloader or fastbootd), dynamic partitions inside
+// super, snapshot-update state, command log. Sessions (one per connection) drive
+// it; it outlives them, as a phone outlives a USB cable.
+//
+// Two modes, as on a phone with dynamic partitions:
+// - bootloader (is-userspace: no): physical partitions only; logical partitions
+//   are unknown to it (flash them after `reboot fastboot`, or flash all of super).
+// - fastbootd (is-userspace: yes), entered with `reboot-fastboot`: names are taken
+//   as given (no slot guessing), logical partitions of the current slot come first,
+//   then physical ones; sizes are printed "0x%X" as fastbootd does.
 import { appendFileSync, closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { BadInputError } from '../../errors.js';
+import { DynamicPartitions } from './logical.js';
+import { FastbootCommandError } from './errors.js';
 import { isSparse, parseSparseBuffer, parseSparseHeader, SPARSE_HEADER_SIZE } from '../../sparse/parse.js';
 
 export interface FaultOptions {
@@ -40,6 +50,29 @@ export interface FastbootEmulatorOptions {
   vars?: Record<string, string>;
   logFile?: string;
   faults?: FaultOptions;
+  /**
+   * A dynamic-partitions phone: system, system_ext, vendor, product, odm, vendor_dlkm
+   * and odm_dlkm are logical partitions inside super (not physical ones), and an
+   * empty super gets a factory LP layout at start.
+   */
+  dynamicPartitions?: boolean;
+  /** Virtual A/B: header flag set on the factory layout; update-super keeps neither slot's partitions. */
+  virtualAb?: boolean;
+  /** Initial `snapshot-update-status` (A/B only): none, snapshotted or merging. */
+  snapshotUpdateStatus?: SnapshotStatus;
+}
+
+export type DeviceMode = 'bootloader' | 'fastbootd';
+export type SnapshotStatus = 'none' | 'snapshotted' | 'merging';
+
+/** Partitions that live inside super on a dynamic-partitions phone. */
+export const DYNAMIC_PARTITIONS = ['system', 'system_ext', 'vendor', 'product', 'odm', 'vendor_dlkm', 'odm_dlkm'];
+
+/** A physical or logical partition as an I/O target. */
+export interface BlockTarget {
+  kind: 'physical' | 'logical';
+  name: string;
+  size: number;
 }
 
 const KiB = 1024;
@@ -96,7 +129,7 @@ const PARTITION_TYPES: Record<string, string> = {
   vendor: 'ext4',
 };
 
-export class FastbootCommandError extends Error {}
+export { FastbootCommandError };
 
 export interface Download {
   size: number;
@@ -115,12 +148,22 @@ export class EmulatedFastbootDevice {
   readonly slots: string[];
   readonly faults: FaultOptions;
   readonly log: string[] = [];
-  /** Full partition name -> size in bytes. */
+  /** Full physical partition name -> size in bytes. */
   readonly partitions = new Map<string, number>();
   /** Sizes of stored pseudo-partitions (crclist, ...). */
   readonly pseudo = new Map<string, number>();
   currentSlot: string | undefined;
   unlocked = true;
+  /** Which fastboot answers: the bootloader's, or userspace fastbootd's (after `reboot fastboot`). */
+  mode: DeviceMode = 'bootloader';
+  snapshotStatus: SnapshotStatus = 'none';
+  readonly dynamicPartitions: boolean;
+  readonly virtualAb: boolean;
+  readonly superName = 'super';
+  /** Logical partitions inside super (null in discard mode: nothing is stored). */
+  readonly logical: DynamicPartitions | null;
+  /** The last complete download (its data lives in the receiving session's buffer until the next download). */
+  lastDownload: Download | undefined;
   /** Commands received over the device's life (fault injection counts these). */
   commandCount = 0;
   private readonly vars: Record<string, string>;
@@ -137,14 +180,24 @@ export class EmulatedFastbootDevice {
     this.faults = opts.faults ?? {};
     this.logFile = opts.logFile;
     this.currentSlot = this.slots[0];
+    this.dynamicPartitions = opts.dynamicPartitions ?? false;
+    this.virtualAb = opts.virtualAb ?? false;
     for (const [name, size] of Object.entries(AB_PARTITIONS)) {
+      if (this.dynamicPartitions && DYNAMIC_PARTITIONS.includes(name)) continue;
       if (this.slots.length === 0) this.partitions.set(name, size);
       else for (const s of this.slots) this.partitions.set(`${name}_${s}`, size);
     }
     for (const [name, size] of Object.entries(SINGLE_PARTITIONS)) this.partitions.set(name, size);
     if (this.slots.length === 0) for (const [name, size] of Object.entries(NON_AB_ONLY)) this.partitions.set(name, size);
     for (const [name, size] of Object.entries(opts.partitions ?? {})) this.partitions.set(name, size);
-    if (opts.vars?.unlocked) this.unlocked = opts.vars.unlocked === 'yes';
+    const { 'is-userspace': userspace, 'snapshot-update-status': snapshot, ...vars } = opts.vars ?? {};
+    if (vars.unlocked) this.unlocked = vars.unlocked === 'yes';
+    if (userspace === 'yes') this.mode = 'fastbootd';
+    const status = opts.snapshotUpdateStatus ?? snapshot ?? 'none';
+    if (status !== 'none' && status !== 'snapshotted' && status !== 'merging') {
+      throw new BadInputError(`bad snapshot-update-status "${status}": expected none, snapshotted or merging`);
+    }
+    this.snapshotStatus = status;
     this.vars = {
       product: opts.product ?? 'miflash-emu',
       serialno: opts.serial ?? 'EMU0001',
@@ -155,11 +208,23 @@ export class EmulatedFastbootDevice {
       anti: '0',
       crc: '1',
       token: 'bWlmbGFzaC1lbXU=',
-      'is-userspace': 'no',
       'max-fetch-size': hex8(this.maxDownloadSize),
-      ...opts.vars,
+      ...vars,
     };
     this.initStore();
+    const superSize = this.partitions.get(this.superName);
+    this.logical =
+      this.store === null || superSize === undefined
+        ? null
+        : new DynamicPartitions({
+            superPath: this.partitionPath(this.superName),
+            superName: this.superName,
+            superSize,
+            slots: this.slots,
+            virtualAb: this.virtualAb,
+            currentSlot: () => this.currentSlot,
+          });
+    if (this.dynamicPartitions && this.logical) this.logical.formatIfEmpty();
   }
 
   get product(): string {
@@ -168,6 +233,10 @@ export class EmulatedFastbootDevice {
 
   get serial(): string {
     return this.vars.serialno!;
+  }
+
+  get userspace(): boolean {
+    return this.mode === 'fastbootd';
   }
 
   private initStore(): void {
@@ -189,9 +258,16 @@ export class EmulatedFastbootDevice {
     return path.join(this.store, `${name}.img`);
   }
 
-  /** Contents of a partition file (tests). */
+  /** Contents of a physical partition file (tests). */
   readPartition(name: string): Buffer {
     return readFileSync(this.partitionPath(name));
+  }
+
+  /** Contents of a logical partition of the current slot, read through its extents (tests). */
+  readLogicalPartition(name: string): Buffer {
+    const size = this.logical?.size(name);
+    if (size === undefined) throw new Error(`no logical partition ${name}`);
+    return this.readTarget({ kind: 'logical', name, size }, 0, size);
   }
 
   /** Diagnostics that are not commands (dropped connections); kept out of the command log. */
@@ -210,7 +286,7 @@ export class EmulatedFastbootDevice {
 
   // ---- variables --------------------------------------------------------
 
-  /** Value of a getvar, or undefined for an unknown variable. */
+  /** Value of a getvar, or undefined for an unknown variable. Throws FastbootCommandError for fastbootd's own FAILs. */
   getVar(name: string): string | undefined {
     if (Object.hasOwn(this.vars, name) && name !== 'unlocked') return this.vars[name];
     switch (name) {
@@ -222,9 +298,21 @@ export class EmulatedFastbootDevice {
         return this.currentSlot;
       case 'slot-count':
         return this.slots.length > 0 ? String(this.slots.length) : undefined;
+      case 'is-userspace':
+        return this.userspace ? 'yes' : 'no';
+      case 'super-partition-name':
+        return this.userspace ? this.superName : undefined;
+      case 'snapshot-update-status':
+        if (this.slots.length > 0) return this.snapshotStatus;
+        if (this.userspace) throw new FastbootCommandError('not supported');
+        return undefined;
     }
     const [key, arg] = splitOnce(name, ':');
     if (arg === undefined) return undefined;
+    return this.userspace ? this.fastbootdPartitionVar(key, arg) : this.bootloaderPartitionVar(key, arg);
+  }
+
+  private bootloaderPartitionVar(key: string, arg: string): string | undefined {
     switch (key) {
       case 'has-slot':
         return this.hasSlot(arg) ? 'yes' : 'no';
@@ -236,6 +324,37 @@ export class EmulatedFastbootDevice {
         return this.partitions.has(arg) ? (PARTITION_TYPES[stripSlot(arg, this.slots)] ?? 'raw') : undefined;
       case 'is-logical':
         return this.partitions.has(arg) ? 'no' : undefined;
+    }
+    return this.slotVar(key, arg);
+  }
+
+  /** fastbootd's variables.cpp: logical partitions first, FAIL texts as it words them. */
+  private fastbootdPartitionVar(key: string, arg: string): string | undefined {
+    const logical = this.logical?.size(arg);
+    switch (key) {
+      case 'has-slot': {
+        if (!this.currentSlot) return 'no';
+        const full = `${arg}_${this.currentSlot}`;
+        return this.partitions.has(full) || this.logical?.has(full) ? 'yes' : 'no';
+      }
+      case 'partition-size': {
+        const size = logical ?? this.partitions.get(arg);
+        if (size === undefined) throw new FastbootCommandError('Could not open partition');
+        return `0x${size.toString(16).toUpperCase()}`;
+      }
+      case 'partition-type':
+        if (logical === undefined && !this.partitions.has(arg)) throw new FastbootCommandError('Invalid partition');
+        return PARTITION_TYPES[stripSlot(arg, this.slots)] ?? 'raw';
+      case 'is-logical':
+        if (logical !== undefined) return 'yes';
+        if (this.partitions.has(arg)) return 'no';
+        throw new FastbootCommandError('Partition not found');
+    }
+    return this.slotVar(key, arg);
+  }
+
+  private slotVar(key: string, arg: string): string | undefined {
+    switch (key) {
       case 'slot-successful':
       case 'slot-unbootable':
         return this.slots.includes(arg) ? (key === 'slot-successful' ? 'yes' : 'no') : undefined;
@@ -248,19 +367,40 @@ export class EmulatedFastbootDevice {
   /** Every variable as `name:value`, the way `getvar:all` lists them. */
   allVars(): string[] {
     const out: string[] = [];
-    const plain = new Set([...Object.keys(this.vars), 'unlocked', 'max-download-size', 'current-slot', 'slot-count']);
+    const plain = new Set([
+      ...Object.keys(this.vars),
+      'unlocked',
+      'max-download-size',
+      'current-slot',
+      'slot-count',
+      'is-userspace',
+      'super-partition-name',
+      'snapshot-update-status',
+    ]);
     for (const name of plain) {
-      const v = this.getVar(name);
+      const v = this.getVarOrUndefined(name);
       if (v !== undefined) out.push(`${name}:${v}`);
     }
-    for (const base of new Set([...this.partitions.keys()].map((p) => stripSlot(p, this.slots)))) {
-      out.push(`has-slot:${base}:${this.hasSlot(base) ? 'yes' : 'no'}`);
+    const logical = this.userspace ? (this.logical?.list() ?? []) : [];
+    const all = [...this.partitions.keys(), ...logical.filter((n) => !this.partitions.has(n))];
+    for (const base of new Set(all.map((p) => stripSlot(p, this.slots)))) {
+      out.push(`has-slot:${base}:${this.getVar(`has-slot:${base}`)}`);
     }
-    for (const p of this.partitions.keys()) {
-      out.push(`partition-size:${p}:${this.getVar(`partition-size:${p}`)}`);
-      out.push(`partition-type:${p}:${this.getVar(`partition-type:${p}`)}`);
+    for (const p of all) {
+      for (const key of ['partition-size', 'partition-type', ...(this.userspace ? ['is-logical'] : [])]) {
+        const v = this.getVarOrUndefined(`${key}:${p}`);
+        if (v !== undefined) out.push(`${key}:${p}:${v}`);
+      }
     }
     return out;
+  }
+
+  private getVarOrUndefined(name: string): string | undefined {
+    try {
+      return this.getVar(name);
+    } catch {
+      return undefined;
+    }
   }
 
   hasSlot(base: string): boolean {
@@ -283,30 +423,52 @@ export class EmulatedFastbootDevice {
     throw new FastbootCommandError(`partition '${name}' does not exist`);
   }
 
+  /**
+   * The partitions a flash/erase/fetch of `name` reaches. The bootloader resolves
+   * slots for physical partitions; fastbootd takes the name as given, logical first.
+   */
+  private blockTargets(name: string): BlockTarget[] {
+    if (!this.userspace) return this.resolveTargets(name).map((n) => ({ kind: 'physical', name: n, size: this.partitions.get(n)! }));
+    const logical = this.logical?.size(name);
+    if (logical !== undefined) {
+      // A zero-length logical partition cannot be mapped (device-mapper refuses it).
+      if (logical === 0) throw new FastbootCommandError('No such file or directory');
+      return [{ kind: 'logical', name, size: logical }];
+    }
+    const size = this.partitions.get(name);
+    if (size === undefined) throw new FastbootCommandError('No such file or directory');
+    return [{ kind: 'physical', name, size }];
+  }
+
   async flash(name: string, download: Download): Promise<void> {
     if (PSEUDO_PARTITIONS.has(name)) {
       this.pseudo.set(name, download.size);
       if (this.store !== null && download.data) writeWhole(this.partitionPath(name), download.data);
       return;
     }
-    const targets = this.resolveTargets(name);
+    if (this.userspace && this.logical?.has(name)) this.logical.cancelSnapshot(name);
+    const targets = this.blockTargets(name);
     const sparse = isSparse(download.head);
     for (const target of targets) {
-      const size = this.partitions.get(target)!;
-      if (sparse) this.flashSparse(target, size, download);
-      else this.flashRaw(target, size, download);
+      if (sparse) this.flashSparse(target, download);
+      else this.flashRaw(target, download);
     }
   }
 
-  private flashRaw(target: string, size: number, download: Download): void {
-    if (download.size > size) {
-      throw new FastbootCommandError(`image too large for partition '${target}': ${download.size} bytes > ${size}`);
+  private tooLarge(detail: string): FastbootCommandError {
+    // fastbootd answers strerror(EOVERFLOW); the bootloader says what happened.
+    return new FastbootCommandError(this.userspace ? 'Value too large for defined data type' : detail);
+  }
+
+  private flashRaw(target: BlockTarget, download: Download): void {
+    if (download.size > target.size) {
+      throw this.tooLarge(`image too large for partition '${target.name}': ${download.size} bytes > ${target.size}`);
     }
     if (this.store === null || !download.data) return;
-    this.withPartition(target, (fd) => writeAll(fd, download.data!, 0));
+    this.writeTarget(target, [{ at: 0, data: download.data }]);
   }
 
-  private flashSparse(target: string, size: number, download: Download): void {
+  private flashSparse(target: BlockTarget, download: Download): void {
     let parsed;
     try {
       parsed = download.data ? parseSparseBuffer(download.data) : { header: parseSparseHeader(download.head.subarray(0, SPARSE_HEADER_SIZE), download.size), chunks: [] };
@@ -315,20 +477,57 @@ export class EmulatedFastbootDevice {
     }
     const { header, chunks } = parsed;
     const expanded = header.totalBlocks * header.blockSize;
-    if (expanded > size) {
-      throw new FastbootCommandError(`sparse image too large for partition '${target}': expands to ${expanded} bytes > ${size}`);
+    if (expanded > target.size) {
+      throw this.tooLarge(`sparse image too large for partition '${target.name}': expands to ${expanded} bytes > ${target.size}`);
     }
     const data = download.data;
     if (this.store === null || !data) return;
     this.verifySparseCrc(parsed, data);
     const bs = header.blockSize;
-    this.withPartition(target, (fd) => {
-      for (const c of chunks) {
-        const at = c.startBlock * bs;
-        if (c.type === 'raw') writeAll(fd, data.subarray(c.dataOffset, c.dataOffset + c.dataLength), at);
-        else if (c.type === 'fill') writeFill(fd, c.fill, at, c.blocks * bs);
+    const pieces: Piece[] = [];
+    for (const c of chunks) {
+      const at = c.startBlock * bs;
+      if (c.type === 'raw') pieces.push({ at, data: data.subarray(c.dataOffset, c.dataOffset + c.dataLength) });
+      else if (c.type === 'fill') pieces.push({ at, fill: c.fill, length: c.blocks * bs });
+    }
+    this.writeTarget(target, pieces);
+  }
+
+  /** Write pieces at byte offsets of a partition: a physical file, or a logical partition's extents in super. */
+  private writeTarget(target: BlockTarget, pieces: Piece[]): void {
+    if (target.kind === 'physical') {
+      this.withPartition(target.name, (fd) => {
+        for (const p of pieces) writePiece(fd, p, p.at);
+      });
+      return;
+    }
+    this.withPartition(this.superName, (fd) => {
+      for (const p of pieces) {
+        const length = 'data' in p ? p.data.length : p.length;
+        for (const r of this.logical!.map(target.name, p.at, length)) {
+          if (r.physical === null) continue; // ZERO extent: dm-zero drops writes
+          // Extents split a piece only at 512-byte sectors, so a fill pattern stays in phase.
+          writePiece(fd, 'data' in p ? { at: 0, data: p.data.subarray(r.at, r.at + r.length) } : { at: 0, fill: p.fill, length: r.length }, r.physical);
+        }
       }
     });
+  }
+
+  private readTarget(target: BlockTarget, offset: number, length: number): Buffer {
+    const out = Buffer.alloc(length);
+    const ranges = target.kind === 'physical' ? [{ physical: offset, at: 0, length }] : this.logical!.map(target.name, offset, length);
+    this.withPartition(target.kind === 'physical' ? target.name : this.superName, (fd) => {
+      for (const r of ranges) {
+        if (r.physical === null) continue;
+        let done = 0;
+        while (done < r.length) {
+          const n = readSync(fd, out, r.at + done, r.length - done, r.physical + done);
+          if (n === 0) break;
+          done += n;
+        }
+      }
+    });
+    return out;
   }
 
   /** A CRC32 chunk holds the CRC of everything expanded before it (DONT_CARE as zeros). */
@@ -353,35 +552,29 @@ export class EmulatedFastbootDevice {
 
   /** Bytes of a partition for fetch; bounded by max-download-size. */
   readRange(name: string, offset: number, length?: number): Buffer {
-    const [target] = this.resolveTargets(name);
-    const size = this.partitions.get(target!)!;
+    const [target] = this.blockTargets(name);
+    const size = target!.size;
     const len = length ?? size - offset;
     if (offset < 0 || len < 0 || offset + len > size) {
-      throw new FastbootCommandError(`fetch range ${offset}+${len} is outside partition '${target}' (${size} bytes)`);
+      throw new FastbootCommandError(`fetch range ${offset}+${len} is outside partition '${target!.name}' (${size} bytes)`);
     }
     if (len > this.maxDownloadSize) throw new FastbootCommandError(`fetch of ${len} bytes exceeds max-fetch-size ${this.maxDownloadSize}`);
     if (this.store === null) throw new FastbootCommandError('discard mode stores nothing to fetch');
-    const out = Buffer.alloc(len);
-    this.withPartition(target!, (fd) => {
-      let done = 0;
-      while (done < len) {
-        const n = readSync(fd, out, done, len - done, offset + done);
-        if (n === 0) break;
-        done += n;
-      }
-    });
-    return out;
+    return this.readTarget(target!, offset, len);
   }
 
   erase(name: string): void {
-    const targets = this.resolveTargets(name);
+    const targets = this.blockTargets(name);
     if (this.store === null) return;
     for (const t of targets) {
-      const size = this.partitions.get(t)!;
+      if (t.kind === 'logical') {
+        this.writeTarget(t, [{ at: 0, fill: 0, length: t.size }]);
+        continue;
+      }
       // Truncating to 0 and back punches the whole file into a hole: all zeros.
-      this.withPartition(t, (fd) => {
+      this.withPartition(t.name, (fd) => {
         ftruncateSync(fd, 0);
-        ftruncateSync(fd, size);
+        ftruncateSync(fd, t.size);
       });
     }
   }
@@ -394,6 +587,14 @@ export class EmulatedFastbootDevice {
       closeSync(fd);
     }
   }
+}
+
+/** Bytes to write at a partition offset: data, or a 32-bit fill pattern repeated over `length` bytes. */
+type Piece = { at: number; data: Uint8Array } | { at: number; fill: number; length: number };
+
+function writePiece(fd: number, p: Piece, position: number): void {
+  if ('data' in p) writeAll(fd, p.data, position);
+  else writeFill(fd, p.fill, position, p.length);
 }
 
 function writeAll(fd: number, data: Uint8Array, position: number): void {

@@ -1,10 +1,27 @@
 // Public API of the emulated fastboot device (`miflash emulate`, tests, bench).
+//
+// What it answers (README "The emulated device" has the full table):
+//   both modes   getvar (version product serialno secure unlocked max-download-size current-slot
+//                slot-count has-slot: partition-size: partition-type: is-logical: is-userspace
+//                snapshot-update-status slot-successful: slot-unbootable: slot-retry-count: all,
+//                plus --var extras), download, flash, erase, set_active, fetch, oem, reboot,
+//                reboot-bootloader, reboot-fastboot, reboot-recovery, shutdown
+//   bootloader   boot, continue, upload (returns the last download: stage / get_staged),
+//                flashing lock|unlock|..., reboot-edl, snapshot-update[:cancel];
+//                logical partitions are unknown here
+//   fastbootd    (after reboot-fastboot; is-userspace: yes) super-partition-name,
+//                create-/delete-/resize-logical-partition, update-super:NAME[:wipe],
+//                snapshot-update[:cancel|:merge], gsi, fetch of vendor_boot only;
+//                anything else is "Unrecognized command X", as on a phone
+// Logical partitions live in DIR/super.img with real LP metadata (src/lp reads it back).
 import type { Transport } from '../../transport/transport.js';
 import { EmulatedFastbootDevice, type FastbootEmulatorOptions } from './device.js';
 import { listenTcp, serveTransport } from './server.js';
 
 export { EmulatedFastbootDevice, FastbootCommandError } from './device.js';
-export type { FastbootEmulatorOptions, FaultOptions, Download } from './device.js';
+export type { FastbootEmulatorOptions, FaultOptions, Download, DeviceMode, SnapshotStatus } from './device.js';
+export { DYNAMIC_PARTITIONS } from './device.js';
+export { DynamicPartitions } from './logical.js';
 export { FastbootDeviceSession, MAX_COMMAND, MAX_RESPONSE } from './session.js';
 export type { SessionIo } from './session.js';
 

@@ -6,7 +6,8 @@
 // Data is never touched per byte: discard mode only hashes it (or, without
 // hashing, drops it), store mode copies it once into a preallocated buffer.
 import { createHash, type Hash } from 'node:crypto';
-import { EmulatedFastbootDevice, FastbootCommandError, type Download } from './device.js';
+import { EmulatedFastbootDevice, FastbootCommandError, type DeviceMode, type Download } from './device.js';
+import type { DynamicPartitions } from './logical.js';
 import { SPARSE_HEADER_SIZE } from '../../sparse/parse.js';
 
 /** Replies go out in packets of at most this many bytes (fastboot FB_RESPONSE_SZ). */
@@ -28,7 +29,14 @@ export class FastbootDeviceSession {
   private buffer: Buffer | null = null; // reused across downloads when big enough
   private hash: Hash | undefined;
   private head = Buffer.alloc(SPARSE_HEADER_SIZE);
-  private lastDownload: Download | undefined;
+  /** The download buffer is the device's: it survives reconnects (stage, then get_staged or flash later). */
+  private get lastDownload(): Download | undefined {
+    return this.device.lastDownload;
+  }
+
+  private set lastDownload(d: Download | undefined) {
+    this.device.lastDownload = d;
+  }
   private stalled = false;
   closed = false;
 
@@ -124,8 +132,9 @@ export class FastbootDeviceSession {
   }
 
   private async dispatch(text: string): Promise<void> {
-    const [name, arg] = splitOnce(text, ':');
     if (text === '') throw new FastbootCommandError('empty command');
+    const [name, arg] = splitOnce(text, ':');
+    if (this.device.userspace) return this.fastbootd(text, name, arg);
     switch (name) {
       case 'getvar':
         return this.getvar(arg ?? '');
@@ -149,16 +158,157 @@ export class FastbootDeviceSession {
       case 'boot':
         // Booting the downloaded image leaves fastboot, like a reboot.
         if (!this.lastDownload) throw new FastbootCommandError('no image downloaded; send download:SIZE first');
-        return this.leave();
+        return this.leave('bootloader', '');
+      case 'snapshot-update':
+        // Bootloaders of virtual A/B devices can cancel an update; merging needs userspace.
+        if (arg === 'merge') throw new FastbootCommandError('snapshot merge needs fastbootd: reboot fastboot first');
+        return this.snapshotUpdate(arg ?? '');
     }
-    if (REBOOTS.has(text)) return this.leave();
+    if (REBOOTS.has(text)) return this.leave(text === 'reboot-fastboot' ? 'fastbootd' : 'bootloader', '');
     if (text.startsWith('oem ') || text.startsWith('flashing ')) return this.oem(text);
     throw new FastbootCommandError(`unknown command '${text}'`);
   }
 
-  /** OKAY, then the device goes away (closes the link); it accepts the next connection when it "comes back". */
-  private leave(): void {
-    this.finalReply('OKAY', '');
+  /**
+   * Userspace fastboot (fastbootd): its command table, wording and checks
+   * (system/core fastboot/device). Anything else is "Unrecognized command".
+   */
+  private async fastbootd(text: string, name: string, arg: string | undefined): Promise<void> {
+    const args = text.split(':');
+    const device = this.device;
+    const lockedFail = (what: string): void => {
+      if (!device.unlocked) throw new FastbootCommandError(what);
+    };
+    const protectedDuringMerge = (op: string, partition: string): void => {
+      if (['userdata', 'metadata', 'misc'].includes(partition) && device.snapshotStatus !== 'none') {
+        throw new FastbootCommandError(`Cannot ${op} ${partition} while a snapshot update is in progress`);
+      }
+    };
+    if (text.startsWith('oem ')) return this.oem(text);
+    switch (name) {
+      case 'getvar':
+        return this.getvar(arg ?? '');
+      case 'download':
+        lockedFail('Download is not allowed on locked devices');
+        return this.startDownload(arg ?? '');
+      case 'flash': {
+        if (args.length < 2) throw new FastbootCommandError('Invalid arguments');
+        lockedFail('Flashing is not allowed on locked devices');
+        protectedDuringMerge('flash', args[1]!);
+        const dl = this.lastDownload;
+        this.lastDownload = undefined; // fastbootd moves the download out
+        if (!dl) throw new FastbootCommandError('Invalid argument');
+        await device.flash(args[1]!, dl);
+        return this.finalReply('OKAY', 'Flashing succeeded');
+      }
+      case 'erase':
+        if (args.length < 2) throw new FastbootCommandError('Invalid arguments');
+        lockedFail('Erase is not allowed on locked devices');
+        protectedDuringMerge('erase', args[1]!);
+        try {
+          device.erase(args[1]!);
+        } catch {
+          throw new FastbootCommandError("Partition doesn't exist");
+        }
+        return this.finalReply('OKAY', 'Erasing succeeded');
+      case 'set_active':
+        if (args.length < 2) throw new FastbootCommandError('Missing slot argument');
+        lockedFail('set_active command is not allowed on locked devices');
+        if (device.slots.length === 0) throw new FastbootCommandError('Cannot set slot: boot control HAL absent');
+        if (device.snapshotStatus === 'merging' && args[1] !== device.currentSlot) {
+          throw new FastbootCommandError('Cannot change slots while a snapshot update is in progress');
+        }
+        if (device.snapshotStatus === 'snapshotted' && args[1] !== device.currentSlot) {
+          this.reply('INFO', 'Changing the active slot with a snapshot applied may cancel the update.');
+        }
+        return this.setActive(args[1]!);
+      case 'fetch':
+        return this.fetchFastbootd(args);
+      case 'create-logical-partition':
+      case 'resize-logical-partition': {
+        if (args.length < 3) throw new FastbootCommandError('Invalid partition name and size');
+        lockedFail('Command not available on locked devices');
+        const size = parseUint(args[2]!);
+        if (size === undefined) throw new FastbootCommandError('Invalid partition size');
+        const dp = this.dynamic();
+        const message = name === 'create-logical-partition' ? dp.create(args[1]!, size) : dp.resize(args[1]!, size);
+        return this.finalReply('OKAY', message);
+      }
+      case 'delete-logical-partition':
+        if (args.length < 2) throw new FastbootCommandError('Invalid partition name and size');
+        lockedFail('Command not available on locked devices');
+        return this.finalReply('OKAY', this.dynamic().delete(args[1]!));
+      case 'update-super': {
+        if (args.length < 2) throw new FastbootCommandError('Invalid arguments');
+        lockedFail('Command not available on locked devices');
+        const dl = this.lastDownload;
+        this.lastDownload = undefined;
+        if (!dl) throw new FastbootCommandError('No data available');
+        if (!dl.data) throw new FastbootCommandError('discard mode keeps no download data to read metadata from');
+        return this.finalReply('OKAY', this.dynamic().updateSuper(args[1]!, dl.data, args[2] === 'wipe'));
+      }
+      case 'snapshot-update':
+        return this.snapshotUpdate(arg ?? '');
+      case 'gsi':
+        if (args.length !== 2) throw new FastbootCommandError('Invalid arguments');
+        throw new FastbootCommandError('No GSI is installed');
+      case 'reboot':
+        return this.leave('bootloader', 'Rebooting');
+      case 'reboot-bootloader':
+        return this.leave('bootloader', 'Rebooting bootloader');
+      case 'reboot-fastboot':
+        return this.leave('fastbootd', 'Rebooting fastboot');
+      case 'reboot-recovery':
+        return this.leave('bootloader', 'Rebooting to recovery');
+      case 'shutdown':
+        return this.leave('bootloader', 'Shutting down');
+    }
+    throw new FastbootCommandError(`Unrecognized command ${args[0]}`);
+  }
+
+  private dynamic(): DynamicPartitions {
+    if (!this.device.logical) throw new FastbootCommandError('Could not open super partition');
+    return this.device.logical;
+  }
+
+  /** `snapshot-update[:cancel|:merge]` (fastbootd's wording; the bootloader only reaches cancel/status). */
+  private snapshotUpdate(arg: string): void {
+    const device = this.device;
+    if (device.slots.length === 0) throw new FastbootCommandError('Not supported');
+    if (arg === '') {
+      this.reply('INFO', device.snapshotStatus);
+      return this.finalReply('OKAY', '');
+    }
+    if (arg === 'cancel') {
+      device.snapshotStatus = 'none';
+    } else if (arg === 'merge') {
+      if (device.snapshotStatus !== 'merging') throw new FastbootCommandError('No snapshot merge is in progress');
+      device.snapshotStatus = 'none';
+    } else {
+      throw new FastbootCommandError('Invalid parameter to snapshot-update');
+    }
+    this.finalReply('OKAY', device.userspace ? 'Success' : '');
+  }
+
+  /** fastbootd's fetch: only vendor_boot partitions, offset and size parsed like its ParseUint. */
+  private fetchFastbootd(args: string[]): void {
+    const allowed = ['vendor_boot', 'vendor_boot_a', 'vendor_boot_b'];
+    if (args.length < 2) throw new FastbootCommandError('Missing partition arg');
+    const partition = args[1]!;
+    if (!allowed.includes(partition)) throw new FastbootCommandError(`Fetch is only allowed on [${allowed.join(', ')}]`);
+    if (!this.device.unlocked) throw new FastbootCommandError('Fetch is not allowed on locked devices');
+    const offset = args.length >= 3 ? parseUint(args[2]!) : 0;
+    if (offset === undefined) throw new FastbootCommandError('Invalid offset, must be integer');
+    const size = args.length >= 4 ? parseUint(args[3]!) : undefined;
+    if (args.length >= 4 && size === undefined) throw new FastbootCommandError('Invalid size, must be integer');
+    const data = this.device.readRange(partition, offset, size);
+    this.sendData(data, `Fetched ${partition} (offset=0x${offset.toString(16)}, size=0x${data.length.toString(16)}`);
+  }
+
+  /** OKAY, then the device goes away (closes the link); it accepts the next connection, in `mode`, when it "comes back". */
+  private leave(mode: DeviceMode, message: string): void {
+    this.finalReply('OKAY', message);
+    this.device.mode = mode;
     this.closed = true;
     this.io.close(false);
   }
@@ -169,7 +319,7 @@ export class FastbootDeviceSession {
       return this.finalReply('OKAY', '');
     }
     const value = this.device.getVar(name);
-    if (value === undefined) throw new FastbootCommandError('GetVar Variable Not found');
+    if (value === undefined) throw new FastbootCommandError(this.device.userspace ? 'Unknown variable' : 'GetVar Variable Not found');
     this.finalReply('OKAY', value);
   }
 
@@ -194,10 +344,10 @@ export class FastbootDeviceSession {
   }
 
   /** Device -> host: DATA%08x, the bytes (1 MiB packets), OKAY. */
-  private sendData(data: Buffer): void {
+  private sendData(data: Buffer, message = ''): void {
     this.reply('DATA', data.length.toString(16).padStart(8, '0'));
     for (let i = 0; i < data.length && !this.closed; i += 1024 * 1024) this.io.send(data.subarray(i, i + 1024 * 1024));
-    this.finalReply('OKAY', '');
+    this.finalReply('OKAY', message);
   }
 
   private upload(): void {
@@ -261,6 +411,16 @@ function matches(spec: number | string | undefined, n: number, text: string): bo
   if (spec === undefined) return false;
   if (typeof spec === 'number') return spec === n;
   return text === spec || text.startsWith(`${spec}:`) || text.startsWith(`${spec} `);
+}
+
+/** android::base::ParseUint as fastbootd uses it (strtoull base 0): decimal, 0x hex, or leading-0 octal. */
+export function parseUint(text: string): number | undefined {
+  let v: number;
+  if (/^0[xX][0-9a-fA-F]+$/.test(text)) v = parseInt(text.slice(2), 16);
+  else if (/^0[0-7]*$/.test(text)) v = parseInt(text, 8);
+  else if (/^[1-9][0-9]*$/.test(text)) v = Number(text);
+  else return undefined;
+  return Number.isSafeInteger(v) ? v : undefined;
 }
 
 function splitOnce(s: string, sep: string): [string, string | undefined] {
