@@ -72,9 +72,10 @@ export function parseGeometry(buf: Buffer, where = 'geometry'): LpGeometry {
   }
   const structSize = buf.readUInt32LE(4);
   if (structSize > GEOMETRY_STRUCT_SIZE) throw new LpFormatError(`${where}: geometry has unrecognized fields (struct_size ${structSize} > ${GEOMETRY_STRUCT_SIZE})`);
-  const copy = Buffer.from(buf.subarray(0, structSize));
+  // liblp hashes struct_size bytes of the struct with its checksum zeroed (even a struct_size below 40)
+  const copy = Buffer.from(buf.subarray(0, GEOMETRY_STRUCT_SIZE));
   copy.fill(0, 8, 40);
-  if (!sha256(copy).equals(buf.subarray(8, 40))) throw new LpFormatError(`${where}: invalid geometry checksum`);
+  if (!sha256(copy.subarray(0, structSize)).equals(buf.subarray(8, 40))) throw new LpFormatError(`${where}: invalid geometry checksum`);
   if (structSize !== GEOMETRY_STRUCT_SIZE) throw new LpFormatError(`${where}: invalid geometry struct size ${structSize} (expected ${GEOMETRY_STRUCT_SIZE})`);
   const g: LpGeometry = {
     metadataMaxSize: buf.readUInt32LE(40),

@@ -41,6 +41,7 @@ describe('geometry', () => {
     expect(bad((b) => b.writeUInt32LE(0, 0))).toThrow(/invalid geometry magic/);
     expect(bad((b) => (b[45] = 9))).toThrow(/invalid geometry checksum/);
     expect(bad((b) => b.writeUInt32LE(60, 4))).toThrow(/unrecognized fields/);
+    expect(bad((b) => b.writeUInt32LE(0, 4))).toThrow(/invalid geometry checksum/); // struct_size below the checksum field (was a RangeError)
     const misaligned = geometryBlock(65537, 2, 4096);
     expect(() => parseGeometry(misaligned)).toThrow(/not a multiple of 512/);
     expect(() => parseGeometry(geometryBlock(65536, 0, 4096))).toThrow(/slot count 0/);
@@ -279,5 +280,37 @@ describe('lpdump output', () => {
       ].join('\n'),
     );
     expect(JSON.parse(formatJson(m())).partitions[0].size).toBe('3145728');
+  });
+});
+
+describe('damaged input', () => {
+  it('random byte damage to a super_empty image is either still valid or an LpFormatError, never a crash', async () => {
+    const fc = (await import('fast-check')).default;
+    const base = exampleEmptyImage();
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(base.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }), fc.boolean(), (edits, truncate) => {
+        const img = Buffer.from(base);
+        for (const [at, v] of edits) img[at] = v;
+        const input = truncate ? img.subarray(0, edits[0]![0]) : img;
+        try {
+          readEmptyImage(bufferReader(input));
+        } catch (err) {
+          expect(err).toBeInstanceOf(LpFormatError);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('damage that keeps the checksums valid is still caught by the structural checks', () => {
+    // a partition pointing past the extent table, with checksums recomputed
+    const blob = metadataBlob(0, [{ name: 'p', attrs: 0, extents: [], group: 0 }], [{ name: 'default', flags: 0, max: 0 }], [
+      { first: 2048, alignment: 0, offset: 0, size: 1 << 24, name: 'super', flags: 0 },
+    ]);
+    blob.writeUInt32LE(5, 128 + 44); // num_extents
+    sha256(blob.subarray(128)).copy(blob, 48);
+    blob.fill(0, 12, 44);
+    sha256(blob.subarray(0, 128)).copy(blob, 12);
+    expect(() => parseMetadata(GEOMETRY, blob)).toThrow(/partition 0 "p" has an invalid extent list \(0 \+ 5 > 0 extents\)/);
   });
 });

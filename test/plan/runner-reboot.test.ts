@@ -140,13 +140,13 @@ describe('a reboot in the middle of the plan', () => {
   it('reboot fastboot: the device must come back as fastbootd (is-userspace), and max-download-size is asked again', async () => {
     const script = 'fastboot flash bootloader bootloader-emu-1.img\nfastboot reboot fastboot\nfastboot flash radio radio-emu-1.img\n';
     const rom = await googleRom({ script });
-    const ok = await runGoogle(rom, { emu: { vars: { 'is-userspace': 'yes' } } });
+    const ok = await runGoogle(rom);
     expect(ok.error).toBeUndefined();
     expect(writes(ok.log)).toEqual([dl(rom.bootloader), 'flash:bootloader', 'reboot-fastboot', dl(rom.radio), 'flash:radio']);
     const after = ok.log.slice(ok.log.indexOf('reboot-fastboot') + 1);
     expect(after.slice(0, 2)).toEqual(['getvar:serialno', 'getvar:is-userspace']);
     expect(after).toContain('getvar:max-download-size'); // the bootloader's limit is forgotten
-    const bad = await runGoogle(rom); // the emulator answers is-userspace: no (still the bootloader)
+    const bad = await runGoogle(rom, { emu: { fastbootd: false } }); // comes back as the bootloader (is-userspace: no)
     expect((bad.error as Error & { code: string }).code).toBe('plan.not-fastbootd');
     expect((bad.error as Error).message).toMatch(/after 'reboot fastboot' .* is not in userspace fastboot \(getvar is-userspace: no\)/);
     expect(writes(bad.log)).toEqual([dl(rom.bootloader), 'flash:bootloader', 'reboot-fastboot']);
@@ -338,12 +338,17 @@ describe('update image-*.zip: checked before any write', () => {
   });
 
   it('a pending snapshot merge is cancelled before the images (as AOSP); none = nothing sent', async () => {
-    const rom = await googleRom({ script: only });
-    const merging = await runGoogle(rom, { emu: { vars: { 'snapshot-update-status': 'merging' } } });
-    // The emulator does not know the command and FAILs it: the update stops there (exit 4).
-    expect(writes(merging.log)).toEqual(['snapshot-update:cancel']);
-    expect((merging.error as Error & { exitCode: number }).exitCode).toBe(4);
-    const none = await runGoogle(rom, { emu: { vars: { 'snapshot-update-status': 'none' } } });
+    const rom = await googleRom({ script: only, omit: ['recovery.img'] });
+    const merging = await runGoogle(rom, { emu: { slots: ['a', 'b'], vars: { 'snapshot-update-status': 'merging' } } });
+    expect(merging.error).toBeUndefined();
+    const sent = writes(merging.log);
+    expect(sent).toContain('snapshot-update:cancel');
+    expect(sent.indexOf('snapshot-update:cancel')).toBeLessThan(sent.findIndex((l) => l.startsWith('flash:')));
+    // a bootloader that cannot cancel FAILs it: the update stops there (exit 4)
+    const refused = await runGoogle(rom, { emu: { slots: ['a', 'b'], vars: { 'snapshot-update-status': 'merging' }, faults: { failOn: 'snapshot-update' } } });
+    expect(writes(refused.log)).toEqual(['set_active:a', 'snapshot-update:cancel']);
+    expect((refused.error as Error & { exitCode: number }).exitCode).toBe(4);
+    const none = await runGoogle(rom, { emu: { slots: ['a', 'b'], vars: { 'snapshot-update-status': 'none' } } });
     expect(none.error).toBeUndefined();
     expect(writes(none.log)).not.toContain('snapshot-update:cancel');
   });

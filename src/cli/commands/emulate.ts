@@ -20,6 +20,7 @@ export function registerEmulate(program: Command): void {
     .option('--slots <list>', 'A/B slots, e.g. a,b (A/B partitions then exist as NAME_a, NAME_b)')
     .option('--dynamic-partitions', 'system, system_ext, vendor, product, odm, *_dlkm live inside super as logical partitions (LP metadata; an empty super gets a factory layout)')
     .option('--virtual-ab', 'virtual A/B device (header flag on the factory layout; update-super keeps neither slot)')
+    .option('--no-fastbootd', 'a phone whose recovery cannot start fastbootd: reboot-fastboot comes back in the bootloader')
     .option('--var <key=value>', 'set or override a getvar (repeatable), e.g. anti=4', collect, [])
     .option('--log <file>', 'append one line per command received')
     .option('--fail-on <n|cmd>', 'answer FAIL to the Nth command (1-based) or to every command named CMD (e.g. flash:boot, flash)')

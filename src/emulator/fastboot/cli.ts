@@ -27,6 +27,8 @@ export interface EmulateCliOptions {
   textBefore: string[];
   dynamicPartitions?: boolean;
   virtualAb?: boolean;
+  /** false from --no-fastbootd. */
+  fastbootd?: boolean;
 }
 
 function keyValue(text: string, what: string): [string, string] {
@@ -79,6 +81,7 @@ export function toEmulatorOptions(o: EmulateCliOptions): FastbootEmulatorOptions
     faults,
     dynamicPartitions: o.dynamicPartitions,
     virtualAb: o.virtualAb,
+    fastbootd: o.fastbootd,
   };
 }
 

@@ -60,6 +60,11 @@ export interface FastbootEmulatorOptions {
   virtualAb?: boolean;
   /** Initial `snapshot-update-status` (A/B only): none, snapshotted or merging. */
   snapshotUpdateStatus?: SnapshotStatus;
+  /**
+   * false: a phone whose recovery cannot start userspace fastboot: `reboot-fastboot`
+   * is accepted but the device comes back in its bootloader (default true).
+   */
+  fastbootd?: boolean;
 }
 
 export type DeviceMode = 'bootloader' | 'fastbootd';
@@ -159,6 +164,8 @@ export class EmulatedFastbootDevice {
   snapshotStatus: SnapshotStatus = 'none';
   readonly dynamicPartitions: boolean;
   readonly virtualAb: boolean;
+  /** Whether `reboot-fastboot` really reaches fastbootd. */
+  readonly fastbootdWorks: boolean;
   readonly superName = 'super';
   /** Logical partitions inside super (null in discard mode: nothing is stored). */
   readonly logical: DynamicPartitions | null;
@@ -182,6 +189,7 @@ export class EmulatedFastbootDevice {
     this.currentSlot = this.slots[0];
     this.dynamicPartitions = opts.dynamicPartitions ?? false;
     this.virtualAb = opts.virtualAb ?? false;
+    this.fastbootdWorks = opts.fastbootd ?? true;
     for (const [name, size] of Object.entries(AB_PARTITIONS)) {
       if (this.dynamicPartitions && DYNAMIC_PARTITIONS.includes(name)) continue;
       if (this.slots.length === 0) this.partitions.set(name, size);

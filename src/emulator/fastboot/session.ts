@@ -308,7 +308,7 @@ export class FastbootDeviceSession {
   /** OKAY, then the device goes away (closes the link); it accepts the next connection, in `mode`, when it "comes back". */
   private leave(mode: DeviceMode, message: string): void {
     this.finalReply('OKAY', message);
-    this.device.mode = mode;
+    this.device.mode = mode === 'fastbootd' && !this.device.fastbootdWorks ? 'bootloader' : mode;
     this.closed = true;
     this.io.close(false);
   }
