@@ -117,8 +117,16 @@ describe.skipIf(!haveAosp)('same conversation as the AOSP client (v29)', () => {
     }
   });
 
-  it('reboot fastboot into a bootloader that comes back as a bootloader: both fail; miflash asks is-userspace first (v35 RebootTask) and checks the serial number', async () => {
+  it('reboot fastboot into a device that reaches fastbootd: both succeed', async () => {
     const r = await both(['reboot', 'fastboot']);
+    expect(r.aosp).toEqual(['reboot-fastboot', 'getvar:is-userspace']);
+    expect(r.ours).toEqual(['getvar:is-userspace', 'getvar:serialno', 'reboot-fastboot', 'getvar:serialno', 'getvar:is-userspace']);
+    expect(r.oursCode).toBe(0);
+    expect(r.aospErr).not.toContain('Failed to boot into userspace fastboot');
+  });
+
+  it('reboot fastboot into a bootloader that comes back as a bootloader: both fail; miflash asks is-userspace first (v35 RebootTask) and checks the serial number', async () => {
+    const r = await both(['reboot', 'fastboot'], ['--no-fastbootd']);
     expect(r.aosp).toEqual(['reboot-fastboot', 'getvar:is-userspace']);
     expect(r.ours).toEqual(['getvar:is-userspace', 'getvar:serialno', 'reboot-fastboot', 'getvar:serialno', 'getvar:is-userspace']);
     expect(r.oursCode).toBe(4);

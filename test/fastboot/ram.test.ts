@@ -208,7 +208,7 @@ describe('reboot fastboot (AOSP reboot_to_userspace_fastboot)', () => {
   });
 
   it('a device that comes back in the bootloader is an error (AOSP: "one or more components might be unbootable")', async () => {
-    const emu = await startFastbootEmulator('tcp:127.0.0.1:0', { store: null, serial: 'SER2' });
+    const emu = await startFastbootEmulator('tcp:127.0.0.1:0', { store: null, serial: 'SER2', fastbootd: false });
     try {
       const clients: FastbootClient[] = [];
       const open = async () => {
