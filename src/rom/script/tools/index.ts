@@ -5,6 +5,8 @@
 import { UnsupportedToolError } from './errors.js';
 import { cat } from './cat.js';
 import { cut } from './cut.js';
+import { date } from './date.js';
+import { expr } from './expr.js';
 import { grep } from './grep.js';
 import { head, tail } from './headtail.js';
 import { sed } from './sed.js';
@@ -21,6 +23,8 @@ const TOOLS: Record<string, Tool> = {
   fgrep: grep,
   cat,
   cut,
+  date,
+  expr,
   head,
   tail,
   sed,
