@@ -7,6 +7,7 @@ import { cat } from './cat.js';
 import { cut } from './cut.js';
 import { date } from './date.js';
 import { expr } from './expr.js';
+import { findstr } from './findstr.js';
 import { grep } from './grep.js';
 import { head, tail } from './headtail.js';
 import { sed } from './sed.js';
@@ -25,6 +26,8 @@ const TOOLS: Record<string, Tool> = {
   cut,
   date,
   expr,
+  findstr,
+  FINDSTR: findstr,
   head,
   tail,
   sed,
