@@ -105,3 +105,14 @@ describe.skipIf(!hasPeer('sed'))('sed against GNU sed 4.9', () => {
     check(cases.map(([argv, input]) => ({ argv, input })));
   });
 });
+
+describe.skipIf(!hasPeer('tr'))('tr against coreutils', () => {
+  it('generated sets and options on fastboot-like output', () => {
+    const set = fc.constantFrom('a-z', 'A-Z', '.', '\\r', '\\n', '[:digit:]', '[:upper:]', '[:space:]', 'abc', ': ', '0-9', '\\015', '[=a=]', 'xy');
+    const set2 = fc.constantFrom('A-Z', 'a-z', '_', '[x*]', '[x*2]', 'XYZ', '\\n', '', '-', '[.*3]ab');
+    const gen = fc
+      .tuple(fc.subarray(['-c', '-d', '-s', '-t']), set, fc.option(set2, { nil: undefined }), fastbootText)
+      .map(([o, a, b, input]) => ({ argv: ['tr', ...o, a, ...(b === undefined ? [] : [b])], input }));
+    check(samples(gen, N * 2));
+  });
+});

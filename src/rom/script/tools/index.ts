@@ -11,6 +11,7 @@ import { findstr } from './findstr.js';
 import { grep } from './grep.js';
 import { head, tail } from './headtail.js';
 import { sed } from './sed.js';
+import { tr } from './tr.js';
 import { wc } from './wc.js';
 import { testBash, testDash } from './test.js';
 import type { Tool, ToolContext, ToolResult } from './types.js';
@@ -31,6 +32,7 @@ const TOOLS: Record<string, Tool> = {
   head,
   tail,
   sed,
+  tr,
   wc,
   test: (argv, stdin, ctx) => (ctx.shell === 'bash' ? testBash : testDash)(argv, stdin, ctx),
   '[': (argv, stdin, ctx) => (ctx.shell === 'bash' ? testBash : testDash)(argv, stdin, ctx),
