@@ -116,3 +116,17 @@ describe.skipIf(!hasPeer('tr'))('tr against coreutils', () => {
     check(samples(gen, N * 2));
   });
 });
+
+describe.skipIf(!hasPeer('sort'))('sort and uniq against coreutils', () => {
+  it('generated options on fastboot-like output', () => {
+    const sortArgs = fc.oneof(
+      fc.subarray(['-n', '-r', '-u', '-s', '-f', '-b']),
+      fc.tuple(fc.constantFrom('1', '2', '2n', '1,1', '2,2n', '1.2', '2r', '3', '1.3,1.5'), fc.constantFrom([], ['-t', ':'], ['-t', ' ']), fc.subarray(['-n', '-r', '-u'])).map(([k, t, o]) => [...o, ...t, '-k', k]),
+    );
+    const gen = fc.oneof(
+      fc.tuple(sortArgs, fastbootText).map(([a, input]) => ({ argv: ['sort', ...a], input })),
+      fc.tuple(fc.subarray(['-c', '-d', '-u', '-i', '-f1', '-s2', '-w3']), fastbootText.map((t) => t.replace(/(\n[^\n]*)/, '$1$1'))).map(([a, input]) => ({ argv: ['uniq', ...a], input })),
+    );
+    check(samples(gen, N * 2));
+  });
+});

@@ -11,6 +11,7 @@ import { findstr } from './findstr.js';
 import { grep } from './grep.js';
 import { head, tail } from './headtail.js';
 import { sed } from './sed.js';
+import { sort, uniq } from './sortuniq.js';
 import { tr } from './tr.js';
 import { wc } from './wc.js';
 import { testBash, testDash } from './test.js';
@@ -32,6 +33,8 @@ const TOOLS: Record<string, Tool> = {
   head,
   tail,
   sed,
+  sort,
+  uniq,
   tr,
   wc,
   test: (argv, stdin, ctx) => (ctx.shell === 'bash' ? testBash : testDash)(argv, stdin, ctx),
