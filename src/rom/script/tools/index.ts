@@ -10,6 +10,7 @@ import { expr } from './expr.js';
 import { findstr } from './findstr.js';
 import { grep } from './grep.js';
 import { head, tail } from './headtail.js';
+import { printf } from './printf.js';
 import { sed } from './sed.js';
 import { sort, uniq } from './sortuniq.js';
 import { tr } from './tr.js';
@@ -32,6 +33,7 @@ const TOOLS: Record<string, Tool> = {
   FINDSTR: findstr,
   head,
   tail,
+  printf,
   sed,
   sort,
   uniq,
