@@ -3,6 +3,7 @@
 // refuses. Nothing here spawns a process or touches the file system.
 
 import { UnsupportedToolError } from './errors.js';
+import { awk } from './awk.js';
 import { cat } from './cat.js';
 import { cut } from './cut.js';
 import { date } from './date.js';
@@ -25,6 +26,8 @@ const TOOLS: Record<string, Tool> = {
   grep,
   egrep: grep,
   fgrep: grep,
+  awk,
+  gawk: awk,
   cat,
   cut,
   date,
