@@ -57,3 +57,6 @@ export function runTool(argv: readonly string[], stdin: string, ctx: ToolContext
   if (!tool) throw new UnsupportedToolError(name, 'the command');
   return tool(argv, stdin, ctx);
 }
+
+/** The registry in the shape the script engine takes (`ToolBox` in src/plan/evaluate.ts). */
+export const toolBox = { has: isTool, run: runTool } as const;
