@@ -7,7 +7,7 @@ import { BadInputError } from '../errors.js';
 import { chunkHeader, fileHeader } from './encode.js';
 import { fileError, readSparseFile, withFile } from './file.js';
 import { CHUNK_HEADER_SIZE, CHUNK_TYPE_FILL, CHUNK_TYPE_RAW, SPARSE_HEADER_SIZE } from './parse.js';
-import { RAW_BLOCK_SIZE, readFullySync, scanRawFile, yieldToEventLoop, YIELD_EVERY, type ScanOptions } from './raw-scan.js';
+import { classifyBlocks, RAW_BLOCK_SIZE, readFullySync, scanRawFile, yieldToEventLoop, YIELD_EVERY, type ScanOptions } from './raw-scan.js';
 
 /** Small on purpose: the buffer stays in the CPU cache (see raw-scan.ts). */
 const IO_SIZE = 128 * 1024;
@@ -48,6 +48,56 @@ export async function rawToSparse(rawPath: string, outPath: string, opts: ScanOp
       return { blockSize: RAW_BLOCK_SIZE, totalBlocks, chunks: w.chunks, outputSize: w.position };
     });
   });
+}
+
+/**
+ * rawToSparse for data that arrives in order rather than from a file (e.g. read
+ * from a device): write() the raw bytes in any piece sizes, then finish(). The
+ * output is the one rawToSparse would write for the same bytes. Memory: one
+ * block of carry-over; the file header is written last.
+ */
+export class RawToSparseStream {
+  private readonly w: SparseStreamWriter;
+  private carry = Buffer.alloc(0);
+  private size = 0;
+
+  constructor(private readonly fd: number) {
+    this.w = new SparseStreamWriter(fd);
+  }
+
+  write(bytes: Uint8Array): void {
+    this.size += bytes.length;
+    let buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    if (this.carry.length > 0) {
+      const need = RAW_BLOCK_SIZE - this.carry.length;
+      if (buf.length < need) {
+        this.carry = Buffer.concat([this.carry, buf]);
+        return;
+      }
+      this.emit(Buffer.concat([this.carry, buf.subarray(0, need)]));
+      buf = buf.subarray(need);
+    }
+    const whole = buf.length - (buf.length % RAW_BLOCK_SIZE);
+    if (whole > 0) this.emit(buf.subarray(0, whole));
+    this.carry = Buffer.from(buf.subarray(whole));
+  }
+
+  /** Ends the last run (a trailing partial block is data) and writes the file header. */
+  finish(): ConversionResult {
+    if (this.carry.length > 0) this.emit(this.carry);
+    this.carry = Buffer.alloc(0);
+    this.w.finish();
+    const totalBlocks = Math.ceil(this.size / RAW_BLOCK_SIZE);
+    writeAllSync(this.fd, fileHeader(RAW_BLOCK_SIZE, totalBlocks, this.w.chunks), 0);
+    return { blockSize: RAW_BLOCK_SIZE, totalBlocks, chunks: this.w.chunks, outputSize: this.w.position };
+  }
+
+  private emit(buf: Buffer): void {
+    for (const r of classifyBlocks(buf, buf.length)) {
+      if (r.kind === 'fill') this.w.fill(r.to - r.from, r.value);
+      else this.w.data(buf.subarray(r.from, r.to));
+    }
+  }
 }
 
 /**

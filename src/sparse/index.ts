@@ -9,4 +9,4 @@ export { encodeSparse, countChunks, type EncodeOptions, type ImageGeometry } fro
 export { readSparseFile, isSparseFile, type SparseFileInfo } from './file.js';
 export { payloadChunks, writePayload, hashPayload } from './payload-io.js';
 export { prepareForDownload, splitImage, countPieces, RESPARSE_LIMIT, type PrepareOptions } from './prepare.js';
-export { rawToSparse, sparseToRaw, sparseCrc, fileCrc32, type ConversionResult } from './convert.js';
+export { rawToSparse, RawToSparseStream, sparseToRaw, sparseCrc, fileCrc32, type ConversionResult } from './convert.js';
