@@ -4,7 +4,9 @@
 // session on the spot: nothing else is sent (no sig, no retry, no reset).
 import type { Transport } from '../transport/transport.js';
 import { EdlInputError, FirehoseNakError } from './errors.js';
+import { evalExpr, parseExpr } from './expr.js';
 import { FirehoseClient, type ConfigureResult, type FirehoseTimeouts, type MemoryType, type StorageInfo } from './firehose.js';
+import { discoverLuns, type LunInfo } from './luns.js';
 import { streamSource } from './program.js';
 import type { EdlPlan } from './rom-plan.js';
 import { runSahara, type SaharaEvent, type SaharaImage, type SaharaResult } from './sahara.js';
@@ -13,6 +15,9 @@ export type EdlFlashEvent =
   | { type: 'sahara'; event: SaharaEvent }
   | { type: 'firehose-running' }
   | { type: 'configured'; result: ConfigureResult; sectorSize: number }
+  /** Every LUN the plan touches was measured; sectors undefined = the programmer did not say. */
+  | { type: 'storage'; luns: { lun: number; sectors?: number }[] }
+  | { type: 'dry-run'; programs: number; commands: number; bytes: number; patches: number }
   | { type: 'log'; text: string }
   | { type: 'program'; index: number; total: number; label: string; lun: number; startSector: string; bytes: number }
   | { type: 'progress'; label: string; sent: number; bytes: number }
@@ -31,6 +36,8 @@ export interface EdlSessionOptions {
   maxPayload?: number;
   /** Read the chip serial / HWID in Sahara command mode before uploading (edl info). */
   chipInfo?: boolean;
+  /** configure with SkipStorageInit=1 (power commands need no storage). */
+  skipStorageInit?: boolean;
 }
 
 export interface EdlSession {
@@ -57,13 +64,20 @@ export async function openEdlSession(t: Transport, images: ReadonlyMap<number, S
     maxPayload: opts.maxPayload,
     chip: sahara.mode === 'uploaded' ? sahara.chip : undefined,
   });
-  const configure = await firehose.configure(memory);
+  const configure = await firehose.configure(memory, { skipStorageInit: opts.skipStorageInit });
   return { firehose, sahara, configure };
+}
+
+/** The sector size the storage answers reads with, the memory type's usual one tried first. */
+export function probeOrder(memory: MemoryType): number[] {
+  return memory === 'emmc' ? [512, 4096] : [4096, 512];
 }
 
 export interface EdlFlashOptions extends EdlSessionOptions {
   /** Send power reset at the end (default true). */
   reset?: boolean;
+  /** Dry run: everything up to the first write (Sahara, configure, sector size, LUN sizes), then stop. */
+  skipWrite?: boolean;
 }
 
 export interface EdlFlashReport {
@@ -76,6 +90,8 @@ export interface EdlFlashReport {
   patches: number;
   bootableLun?: number;
   reset: boolean;
+  /** True when nothing was written (skipWrite). */
+  dryRun: boolean;
 }
 
 /** Flash a prepared plan (built with requireFiles: true). */
@@ -84,7 +100,7 @@ export async function flashEdl(t: Transport, plan: EdlPlan, images: ReadonlyMap<
   const missing = plan.programs.filter((p) => !p.prepared);
   if (missing.length > 0) throw new EdlInputError(`image files missing: ${missing.map((p) => p.path).join(', ')}`, { code: 'edl.file-missing' });
   const { firehose, sahara, configure } = await openEdlSession(t, images, plan.memory, { ...opts, programmer: opts.programmer ?? plan.programmer?.main });
-  const sectorSize = await firehose.probeSectorSize();
+  const sectorSize = await firehose.probeSectorSize(probeOrder(plan.memory));
   emit({ type: 'configured', result: configure, sectorSize });
   if (plan.sectorSize !== undefined && plan.sectorSize !== sectorSize) {
     throw new EdlInputError(
@@ -92,9 +108,20 @@ export async function flashEdl(t: Transport, plan: EdlPlan, images: ReadonlyMap<
       { code: 'edl.sector-size', hint: 'this ROM is not for this device (UFS ROMs use 4096, eMMC ROMs 512)' },
     );
   }
+  const luns = await discoverLuns(firehose, plan.memory, sectorSize);
+  emit({ type: 'storage', luns: luns.map((l) => ({ lun: l.lun, sectors: l.sectors })) });
+  checkPlanFits(plan, luns);
+  const programs = plan.operations.filter((o) => o.kind === 'program').length;
+  const report = { sahara: sahara.mode, configure, sectorSize, programs, patches: plan.patches.length, bootableLun: plan.bootableLun };
+  if (opts.skipWrite) {
+    const prepared = plan.programs.map((p) => p.prepared!);
+    const commands = prepared.reduce((n, p) => n + p.commands.length, 0);
+    const bytes = prepared.reduce((n, p) => n + p.bytes, 0);
+    emit({ type: 'dry-run', programs, commands, bytes, patches: plan.patches.length });
+    return { ...report, commands, bytes, reset: false, dryRun: true };
+  }
   let commands = 0;
   let bytes = 0;
-  const programs = plan.operations.filter((o) => o.kind === 'program').length;
   let index = 0;
   for (const op of plan.operations) {
     if (op.kind === 'erase') {
@@ -134,7 +161,50 @@ export async function flashEdl(t: Transport, plan: EdlPlan, images: ReadonlyMap<
     await firehose.power('reset', 1);
     emit({ type: 'reset' });
   }
-  return { sahara: sahara.mode, configure, sectorSize, programs, commands, bytes, patches: plan.patches.length, bootableLun: plan.bootableLun, reset };
+  return { ...report, commands, bytes, reset, dryRun: false };
+}
+
+/**
+ * Every program, erase and patch of the plan lies inside a LUN the device has
+ * (NUM_DISK_SECTORS expressions evaluated with that LUN's size). LUNs whose size
+ * the programmer does not report are only checked for existence on UFS.
+ */
+export function checkPlanFits(plan: EdlPlan, luns: LunInfo[]): void {
+  const byLun = new Map(luns.map((l) => [l.lun, l]));
+  const lunOf = (lun: number, where: string): LunInfo => {
+    const l = byLun.get(lun);
+    if (!l) {
+      throw new EdlInputError(`${where}: the ROM writes LUN ${lun} but the device has LUN${luns.length > 1 ? 's' : ''} ${luns.map((x) => x.lun).join(', ')}`, {
+        code: 'edl.no-lun',
+        hint: 'this ROM is not for this device (or pass --memory: eMMC has one LUN)',
+      });
+    }
+    return l;
+  };
+  const fits = (where: string, lun: number, start: string, sectors: number): void => {
+    const l = lunOf(lun, where);
+    if (l.sectors === undefined) return;
+    const first = Number(evalExpr(parseExpr(start), BigInt(l.sectors)));
+    if (first < 0 || first + sectors > l.sectors) {
+      throw new EdlInputError(`${where}: sectors ${first}..${first + sectors - 1} are beyond the end of LUN ${lun} (${l.sectors} sectors)`, {
+        code: 'edl.beyond-lun',
+        hint: 'this ROM\'s partition layout does not fit this device\'s storage',
+      });
+    }
+  };
+  for (const op of plan.operations) {
+    if (op.kind === 'erase') {
+      const e = op.erase;
+      fits(`${e.source}:${e.line}: <erase label="${e.label ?? ''}">`, e.lun, e.startSector, e.numPartitionSectors);
+      continue;
+    }
+    const p = op.program;
+    for (const c of p.prepared?.commands ?? []) fits(`${p.source}: <program label="${p.label}" filename="${p.file}">`, c.lun, c.startSector, c.sectors);
+  }
+  for (const patch of plan.patches) {
+    const where = `${patch.source}:${patch.line}: <patch${patch.what ? ` what="${patch.what}"` : ''}>`;
+    fits(where, patch.lun, patch.startSector, Math.ceil((patch.byteOffset + patch.sizeInBytes) / patch.sectorSize));
+  }
 }
 
 /** Storage information for LUN 0 and, on UFS, every other LUN the device reports. */

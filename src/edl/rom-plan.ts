@@ -10,6 +10,7 @@ import { prepareProgram, imagePath, type PreparedProgram } from './program.js';
 import { discoverProgrammer, memoryFromName, programmerFromPath, type ProgrammerSet } from './programmer.js';
 import { parseEdlXml, type EraseEntry, type PatchEntry, type ProgramEntry } from './rawprogram-xml.js';
 import { diskPatches } from './patch.js';
+import { PROTECTED_PARTITIONS } from './protected.js';
 
 export interface PlannedProgram {
   lun: number;
@@ -63,7 +64,6 @@ export interface EdlPlanOptions {
 const RAWPROGRAM = /^rawprogram(\d+)\.xml$/i;
 const RAWPROGRAM_UNSPARSE = /^rawprogram_unsparse\d*\.xml$/i;
 const PATCH = /^patch(\d+)\.xml$/i;
-const PROTECTED = /^(secdata|persist|persistbak|modemst1|modemst2|fsg|fsc|devinfo|frp)$/i;
 
 /** Inputs: one ROM folder (with images/), an images folder, or rawprogram/patch XML files. */
 export async function buildEdlPlan(inputs: string[], opts: EdlPlanOptions = {}): Promise<EdlPlan> {
@@ -89,7 +89,7 @@ export async function buildEdlPlan(inputs: string[], opts: EdlPlanOptions = {}):
     rawprogramFiles.push(file);
     for (const e of doc.entries) {
       if (e.kind === 'erase') {
-        if (e.label && PROTECTED.test(e.label)) {
+        if (e.label && PROTECTED_PARTITIONS.test(e.label)) {
           throw new EdlInputError(`${e.source}:${e.line}: refusing to erase "${e.label}" (device identity/calibration data)`, { code: 'edl.protected' });
         }
         operations.push({ kind: 'erase', erase: e });

@@ -1,77 +1,17 @@
 // The real CLI (node bin/miflash.js): `edl plan` on the corpus XML, and
 // `edl emulate` + `edl flash -s tcp:…` end to end (needs `npx tsc -p .` first).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { openSync, readFileSync, readSync, closeSync, writeFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RAPHAELIN_PATCH, RAPHAELIN_RAWPROGRAM, REPO_ROOT, SMARTISAN_RAWPROGRAM, makeRaphaelinRom, tempDir } from './helpers.js';
-
-const BIN = path.join(REPO_ROOT, 'bin/miflash.js');
-
-function run(args: string[], opts: { input?: string; timeoutMs?: number } = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', input: opts.input ?? '', timeout: opts.timeoutMs ?? 30_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { RAPHAELIN_PATCH, RAPHAELIN_RAWPROGRAM, SMARTISAN_RAWPROGRAM, makeRaphaelinRom } from './helpers.js';
+import { cliFixtures, commandsIn, readAt, run } from './cli-helpers.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
-
-function temp(): string {
-  const t = tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
-
-async function emulator(args: string[]): Promise<{ address: string; log: string; store: string; proc: ChildProcess }> {
-  const dir = temp();
-  const store = path.join(dir, 'store');
-  const log = path.join(dir, 'emu.log');
-  writeFileSync(log, '');
-  const proc = spawn(process.execPath, [BIN, 'edl', 'emulate', '--listen', 'tcp:127.0.0.1:0', '--store', store, '--luns', '2', '--log', log, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGTERM');
-      }),
-  );
-  const address = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`emulator did not start: ${out}`)), 10_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (tcp:\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`emulator exited ${code}`)));
-  });
-  return { address, log, store, proc };
-}
-
-function readAt(file: string, offset: number, length: number): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    const b = Buffer.alloc(length);
-    readSync(fd, b, 0, length, offset);
-    return b;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-const commandsIn = (log: string): string[] =>
-  readFileSync(log, 'utf8')
-    .split('\n')
-    .filter((l) => l.startsWith('command '))
-    .map((l) => l.split(' ')[1]!);
+const { temp, emulator } = cliFixtures(cleanups);
 
 describe('miflash edl plan', () => {
   it('lists every program with a file of the raphaelin XML, in order, with LUN and start sector', () => {
@@ -143,7 +83,7 @@ describe('miflash edl emulate + edl flash over TCP', () => {
     expect(readAt(lun0, 163840 * 4096, 8292).equals(rom.expected.get('recovery.img')!)).toBe(true);
     const meta = rom.expected.get('metadata.img')!;
     expect(readAt(lun0, 20480 * 4096, meta.length).equals(meta)).toBe(true);
-    const N = 520_000;
+    const N = 67_108_864; // the default LUN 0: 256 GiB of 4096-byte sectors
     expect(readAt(lun0, 4096 + 32, 8).readBigUInt64LE(0)).toBe(BigInt(N - 1));
     const cmds = commandsIn(emu.log);
     expect(cmds[0]).toBe('configure');
@@ -185,8 +125,8 @@ describe('miflash edl emulate + edl flash over TCP', () => {
     expect(info.event).toBe('info');
     expect(info.chip).toMatchObject({ serial: 0xc51f7828, oemId: 0x72, hwid: '000e60e100720000' });
     expect(info.luns.map((l: { lun: number; totalBlocks: number; blockSize: number }) => [l.lun, l.totalBlocks, l.blockSize])).toEqual([
-      [0, 520000, 4096],
-      [1, 520000, 4096],
+      [0, 67108864, 4096],
+      [1, 16384, 4096],
     ]);
     expect(commandsIn(emu.log)).toEqual(['configure', 'getstorageinfo', 'getstorageinfo']);
     // No reset: the programmer still runs; the next session skips Sahara and flashes.

@@ -1,7 +1,7 @@
 // Test material for the EDL path: synthetic ELF programmers, sparse images,
 // a synthetic ROM laid out like the raphaelin rawprogram0.xml, and an
 // in-process emulated EDL device.
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,8 @@ import type { Transport } from '../../src/transport/transport.js';
 import { MemoryDisk, type VirtualDisk } from '../../src/emulator/edl/disk.js';
 import { serveOnTransport } from '../../src/emulator/edl/serve.js';
 import type { EdlEmulatorOptions, EmulatedEdlDevice } from '../../src/emulator/edl/device.js';
+import { buildGpt, type BuiltGpt } from '../../src/edl/gpt.js';
+import { parseEdlXml, type ProgramEntry } from '../../src/edl/rawprogram-xml.js';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(HERE, '../..');
@@ -140,14 +142,38 @@ export interface SyntheticRom {
 }
 
 /**
+ * The gpt_main<N>.bin / gpt_backup<N>.bin Qualcomm's ptool would write for the
+ * program entries of one LUN (in XML order, PrimaryGPT/BackupGPT excluded),
+ * for a nominal disk of `nominalSectors`: the ROM's patch file then fixes the
+ * sizes and CRCs for the real LUN on the device.
+ */
+export function gptFilesFor(entries: ProgramEntry[], lun: number, nominalSectors: number): BuiltGpt {
+  const parts = entries.filter((e) => e.lun === lun && !/^(PrimaryGPT|BackupGPT)$/.test(e.label));
+  return buildGpt({
+    sectorSize: parts[0]!.sectorSize,
+    diskSectors: nominalSectors,
+    partitions: parts.map((e) => ({ name: e.label, firstLba: Number(e.startSector), sectors: e.numPartitionSectors })),
+  });
+}
+
+export interface RaphaelinOptions {
+  programmerName?: string;
+  programmer?: Buffer;
+  /** Edit the fixture rawprogram0.xml before use (e.g. move userdata). */
+  rawprogram?: (xml: string) => string;
+}
+
+/**
  * A ROM folder (ROOT/images/) with the corpus raphaelin rawprogram0.xml and
  * patch0.xml and tiny files named as in that XML; metadata/cache/cust/userdata
- * are sparse (RAW, FILL and DONT_CARE chunks).
+ * are sparse (RAW, FILL and DONT_CARE chunks); gpt_main0.bin / gpt_backup0.bin
+ * are real tables for that layout (as ptool makes them).
  */
-export function makeRaphaelinRom(root: string, opts: { programmerName?: string; programmer?: Buffer } = {}): SyntheticRom {
+export function makeRaphaelinRom(root: string, opts: RaphaelinOptions = {}): SyntheticRom {
   const images = path.join(root, 'images');
   mkdirSync(images, { recursive: true });
-  copyFileSync(RAPHAELIN_RAWPROGRAM, path.join(images, 'rawprogram0.xml'));
+  const xml = (opts.rawprogram ?? ((x: string) => x))(readFileSync(RAPHAELIN_RAWPROGRAM, 'utf8'));
+  writeFileSync(path.join(images, 'rawprogram0.xml'), xml);
   copyFileSync(RAPHAELIN_PATCH, path.join(images, 'patch0.xml'));
   const expected = new Map<string, Buffer>();
   const put = (name: string, data: Buffer, landed = data): void => {
@@ -166,17 +192,14 @@ export function makeRaphaelinRom(root: string, opts: { programmerName?: string; 
   sparse('cache.img', [{ fill: 0, blocks: 1 }, { raw: bytes(4096, 7) }, { skip: 10 }]);
   sparse('cust.img', [{ skip: 4 }, { raw: bytes(3 * 4096, 8) }]);
   sparse('userdata.img', [{ raw: bytes(4096, 9) }, { skip: 2000 }, { fill: 0x01020304, blocks: 3 }]);
-  put('gpt_main0.bin', gptLike(6, 10));
-  put('gpt_backup0.bin', gptLike(5, 11));
+  const entries = parseEdlXml(xml, 'rawprogram0.xml').entries.filter((e): e is ProgramEntry => e.kind === 'program');
+  const userdata = entries.find((e) => e.label === 'userdata')!;
+  const gpt = gptFilesFor(entries, 0, Number(userdata.startSector) + 8192);
+  put('gpt_main0.bin', gpt.primary);
+  put('gpt_backup0.bin', gpt.backup);
   const programmer = path.join(images, opts.programmerName ?? 'prog_ufs_firehose_sm8150_ddr.elf');
   writeFileSync(programmer, opts.programmer ?? makeElf());
   return { root, images, programmer, expected, sparseFiles: ['metadata.img', 'cache.img', 'cust.img', 'userdata.img'] };
-}
-
-function gptLike(sectors: number, seed: number): Buffer {
-  const b = bytes(sectors * 4096, seed);
-  b.write('EFI PART', 4096, 'latin1');
-  return b;
 }
 
 export interface InProcessDevice {

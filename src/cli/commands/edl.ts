@@ -1,16 +1,11 @@
 // `miflash edl …`: Qualcomm EDL (Sahara + Firehose) flashing from a ROM's
-// rawprogram*.xml / patch*.xml. Heavy modules load inside the actions.
+// rawprogram*.xml / patch*.xml, plus the device commands of edl-device.ts.
+// Heavy modules load inside the actions.
 import { Option, type Command } from 'commander';
 import type { EdlPlan } from '../../edl/rom-plan.js';
-import type { EdlFlashEvent } from '../../edl/flash.js';
-import type { FirehoseTimeouts, MemoryType } from '../../edl/firehose.js';
-
-interface GlobalOpts {
-  serial?: string[];
-  all?: boolean;
-  json?: boolean;
-  timeout?: string;
-}
+import type { MemoryType } from '../../edl/firehose.js';
+import { confirmOrAbort, memoryOption, note, oneDevice, renderer, sessionOptions, timeouts, withSession, type GlobalOpts, type SessionOpts } from './edl-common.js';
+import { registerEdlDevice } from './edl-device.js';
 
 interface PlanOpts extends GlobalOpts {
   memory?: MemoryType;
@@ -22,16 +17,9 @@ interface PlanOpts extends GlobalOpts {
 interface FlashOpts extends PlanOpts {
   yes?: boolean;
   reset?: boolean;
+  skipWrite?: boolean;
+  dryRun?: boolean;
 }
-
-interface InfoOpts extends GlobalOpts {
-  memory?: MemoryType;
-  programmer?: string;
-  rom?: string;
-  reset?: boolean;
-}
-
-const memoryOption = (): Option => new Option('--memory <type>', 'storage type (default: from the programmer name, else the sector size)').choices(['ufs', 'emmc']);
 
 export function registerEdl(program: Command): void {
   const edl = program.command('edl').description('Qualcomm EDL (9008) flashing: Sahara + Firehose, rawprogram/patch XML');
@@ -60,8 +48,11 @@ export function registerEdl(program: Command): void {
     .option('--strict', 'unknown XML attributes are errors, not warnings')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--no-reset', 'leave the device in the programmer (no power reset at the end)')
+    .option('--skip-write', 'dry run: upload the programmer, configure, check every range against the LUN sizes; write nothing, no reset')
+    .option('--dry-run', 'same as --skip-write')
     .action(async (rom: string[], _o: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals() as FlashOpts;
+      const dryRun = Boolean(opts.skipWrite || opts.dryRun);
       const spec = await oneDevice(opts);
       const plan = await loadPlan(rom, opts, true);
       const { EdlInputError } = await import('../../edl/errors.js');
@@ -74,44 +65,30 @@ export function registerEdl(program: Command): void {
       const { loadSaharaImages, programmerWarnings } = await import('../../edl/programmer.js');
       const images = await loadSaharaImages(plan.programmer);
       for (const w of [...plan.warnings, ...programmerWarnings(images)]) note(opts, 'warning', w);
-      if (!opts.yes) await confirm(plan);
+      if (!opts.yes && !dryRun) await confirm(plan);
       const { openEdlTransport } = await import('../../edl/usb.js');
       const { flashEdl } = await import('../../edl/flash.js');
       const t = await openEdlTransport(spec, { timeoutMs: 30_000 });
       try {
-        const report = await flashEdl(t, plan, images, { timeouts: await timeouts(cmd, opts), reset: opts.reset, onEvent: renderer(opts) });
+        const report = await flashEdl(t, plan, images, { timeouts: await timeouts(cmd, opts), reset: opts.reset, skipWrite: dryRun, onEvent: renderer(opts) });
         if (opts.json) process.stdout.write(JSON.stringify({ event: 'done', ...report }) + '\n');
+        else if (report.dryRun) process.stderr.write('EDL dry run done: the plan fits the device; nothing was written (the programmer keeps running)\n');
         else process.stderr.write(`EDL flash done: ${report.commands} program commands, ${report.patches} patches${report.reset ? ', device reset' : ''}\n`);
       } finally {
         await t.close().catch(() => undefined);
       }
     });
 
-  edl
-    .command('info')
-    .description('storage information from a device in EDL mode (uploads the programmer if needed)')
-    .addOption(memoryOption())
-    .option('--programmer <file>', 'Firehose programmer or multi-image list')
-    .option('--rom <dir>', 'take the programmer from this ROM\'s images/')
-    .option('--reset', 'power-reset the device afterwards')
-    .action(async (_o: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals() as InfoOpts;
-      const spec = await oneDevice(opts);
-      const { programmerFromPath, loadSaharaImages, memoryFromName } = await import('../../edl/programmer.js');
-      let set = opts.programmer ? await programmerFromPath(opts.programmer) : undefined;
-      if (!set && opts.rom) {
-        const { buildEdlPlan } = await import('../../edl/rom-plan.js');
-        set = (await buildEdlPlan([opts.rom], { memory: opts.memory })).programmer;
-      }
-      const images = set ? await loadSaharaImages(set) : new Map();
-      const memory: MemoryType = opts.memory ?? (set ? memoryFromName(set.main) : undefined) ?? 'ufs';
-      const { openEdlTransport } = await import('../../edl/usb.js');
-      const { openEdlSession, readStorageInfo } = await import('../../edl/flash.js');
-      const t = await openEdlTransport(spec, { timeoutMs: 30_000 });
-      try {
-        const session = await openEdlSession(t, images, memory, { timeouts: await timeouts(cmd, opts), programmer: set?.main, onEvent: renderer(opts), chipInfo: true });
+  sessionOptions(
+    edl.command('info').description('chip identity and storage of a device in EDL mode (uploads the programmer if needed)'),
+  ).action(async (_o: unknown, cmd: Command) => {
+    const opts = cmd.optsWithGlobals() as SessionOpts;
+    await withSession(
+      cmd,
+      opts,
+      async ({ session, memory }) => {
+        const { readStorageInfo } = await import('../../edl/flash.js');
         const luns = await readStorageInfo(session, memory);
-        if (opts.reset) await session.firehose.power('reset', 1);
         const chip = session.firehose.chip;
         const out = { chip, configure: session.configure, sahara: session.sahara.mode, luns: luns.map(({ logs, ...rest }, lun) => ({ lun, ...rest })) };
         if (opts.json) process.stdout.write(JSON.stringify({ event: 'info', ...out }) + '\n');
@@ -125,10 +102,12 @@ export function registerEdl(program: Command): void {
             process.stdout.write(`LUN ${l.lun}: ${size}${l.memType ? `  ${l.memType}` : ''}${l.prodName ? `  ${l.prodName}` : ''}\n`);
           }
         }
-      } finally {
-        await t.close().catch(() => undefined);
-      }
-    });
+      },
+      { chipInfo: true },
+    );
+  });
+
+  registerEdlDevice(edl);
 
   edl
     .command('emulate')
@@ -138,11 +117,13 @@ export function registerEdl(program: Command): void {
     .option('--auth-required', 'behave like a Xiaomi auth-locked programmer (only nop and sig accepted)')
     .addOption(new Option('--memory <type>', 'storage type').choices(['ufs', 'emmc']).default('ufs'))
     .option('--luns <n>', 'number of LUNs (default 6 for UFS, 1 for eMMC)')
-    .option('--lun-sectors <n>', 'NUM_DISK_SECTORS of every LUN')
+    .option('--lun-sectors <n>', 'NUM_DISK_SECTORS of every LUN, or N0,N1,… per LUN (default: a 256 GB UFS phone, LUN 0 = 67108864 x 4096 bytes; eMMC 64 GiB); files stay sparse')
+    .option('--gpt', 'write a GPT (a Xiaomi-like layout) on every LUN that has none')
     .option('--max-payload <bytes>', 'MaxPayloadSizeToTargetInBytes the device accepts', '1048576')
     .option('--nak-on <tag>', 'answer NAK to every command with this Firehose tag')
     .option('--stall-on <tag>', 'stop answering at the first command with this Firehose tag')
     .option('--short-read', 'send half the data of a <read>, then stall')
+    .option('--bad-sector <n>', 'a <read> covering this sector sends its data, then a NAK (a storage read error)')
     .option('--read64', 'request the programmer with READ_DATA64')
     .option('--chain <ids>', 'Sahara image ids to request in order, e.g. 59,36,13 (default 13)')
     .option('--firehose-running', 'start with the programmer already running (no Sahara)')
@@ -151,27 +132,6 @@ export function registerEdl(program: Command): void {
       const { runEdlEmulate } = await import('../../emulator/edl/cli.js');
       await runEdlEmulate(cmd.opts());
     });
-}
-
-async function oneDevice(opts: GlobalOpts): Promise<string | undefined> {
-  if (opts.all) await usage('--all is not supported for EDL: flash one device at a time (-s SERIAL, usb:PORT or tcp:HOST:PORT)');
-  if ((opts.serial?.length ?? 0) > 1) await usage('EDL flashes one device at a time: pass a single -s');
-  return opts.serial?.[0];
-}
-
-async function usage(message: string): Promise<never> {
-  const { BadInputError } = await import('../../errors.js');
-  throw new BadInputError(message);
-}
-
-/** qdl's per-step timeouts, each capped by an explicit --timeout. */
-async function timeouts(cmd: Command, opts: GlobalOpts): Promise<Partial<FirehoseTimeouts> | undefined> {
-  const source = cmd.getOptionValueSourceWithGlobals('timeout');
-  if (source !== 'cli' && source !== 'env') return undefined;
-  const ms = Number(opts.timeout);
-  if (!Number.isFinite(ms) || ms <= 0) await usage(`--timeout: expected milliseconds, found "${opts.timeout}"`);
-  const { cappedTimeouts } = await import('../../edl/firehose.js');
-  return cappedTimeouts(ms);
 }
 
 async function loadPlan(inputs: string[], opts: PlanOpts, requireFiles: boolean): Promise<EdlPlan> {
@@ -245,77 +205,7 @@ function formatPlan(plan: EdlPlan): string {
   return lines.join('\n') + '\n';
 }
 
-function note(opts: GlobalOpts, level: string, message: string): void {
-  if (opts.json) process.stdout.write(JSON.stringify({ event: level, message }) + '\n');
-  else process.stderr.write(`${level}: ${message}\n`);
-}
-
-function renderer(opts: GlobalOpts): (e: EdlFlashEvent) => void {
-  if (opts.json) {
-    return (e) => {
-      if (e.type === 'progress') return;
-      const { type, ...rest } = e;
-      const body = type === 'sahara' ? { sahara: e.event } : rest;
-      process.stdout.write(JSON.stringify({ event: `edl.${type}`, ...body }) + '\n');
-    };
-  }
-  const tty = Boolean(process.stderr.isTTY);
-  let bar = false;
-  return (e) => {
-    const w = (s: string): boolean => {
-      if (bar) process.stderr.write('\n');
-      bar = false;
-      return process.stderr.write(s + '\n');
-    };
-    switch (e.type) {
-      case 'progress':
-        if (!tty || e.bytes === 0) return;
-        bar = true;
-        process.stderr.write(`\r  ${e.label}: ${Math.floor((e.sent / e.bytes) * 100)}% (${e.sent} / ${e.bytes} bytes)`);
-        return;
-      case 'sahara':
-        if (e.event.type === 'image') w(`Sahara: uploading ${e.event.name} (image ${e.event.imageId})`);
-        if (e.event.type === 'complete') w('Sahara: programmer accepted');
-        return;
-      case 'firehose-running':
-        w('Firehose programmer already running (no Sahara HELLO)');
-        return;
-      case 'configured':
-        w(`Firehose: ${e.result.memoryName}, payload ${e.result.maxPayloadToTarget} bytes, sector size ${e.sectorSize}`);
-        return;
-      case 'log':
-        w(`device: ${e.text}`);
-        return;
-      case 'program':
-        w(`[${e.index}/${e.total}] program ${e.label} (LUN ${e.lun}, start ${e.startSector}, ${e.bytes} bytes)`);
-        return;
-      case 'erase':
-        w(`erase ${e.label ?? ''} (LUN ${e.lun})`);
-        return;
-      case 'patch':
-        if (e.index === e.total) w(`applied ${e.total} patches`);
-        return;
-      case 'bootable':
-        w(e.ok ? `bootable storage drive: LUN ${e.lun}` : `warning: setbootablestoragedrive ${e.lun} failed: ${e.error}`);
-        return;
-      case 'reset':
-        w('device reset');
-        return;
-      default:
-        return;
-    }
-  };
-}
-
 async function confirm(plan: EdlPlan): Promise<void> {
-  const { AbortedError } = await import('../../errors.js');
-  const { createInterface } = await import('node:readline');
   process.stderr.write(formatPlan(plan));
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  const answer = await new Promise<string | undefined>((resolve) => {
-    rl.question(`Flash ${plan.programs.length} images over EDL? This overwrites the device storage. [y/N] `, resolve);
-    rl.once('close', () => resolve(undefined));
-  });
-  rl.close();
-  if (!answer || !/^y(es)?$/i.test(answer.trim())) throw new AbortedError('EDL flash not confirmed (pass --yes to skip the question)');
+  await confirmOrAbort(`Flash ${plan.programs.length} images over EDL? This overwrites the device storage.`, 'EDL flash not confirmed (pass --yes to skip the question)');
 }

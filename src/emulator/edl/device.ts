@@ -15,7 +15,8 @@ export interface EdlEmulatorOptions extends FirehoseDeviceOptions {
 }
 
 export interface EdlEmulatorLink {
-  send(packet: Buffer): void;
+  /** May return a promise while the link is full (backpressure for streamed reads). */
+  send(packet: Buffer): void | Promise<void>;
   /** The device left the bus (power reset / off, Sahara RESET). */
   disconnect(reason: string): void;
 }
@@ -45,7 +46,7 @@ export class EmulatedEdlDevice {
       },
     });
     this.sahara = new SaharaDevice(opts.sahara ?? {}, {
-      send: (p) => link.send(p),
+      send: (p) => void link.send(p),
       complete: (images) => {
         this.loadedImages = images;
         this.mode = 'firehose';

@@ -13,6 +13,8 @@ export interface FirehoseFaults {
   stallTag?: string;
   /** <read> sends half of the data, then goes silent. */
   shortRead?: boolean;
+  /** A bad block: a <read> covering this sector (any LUN) sends its data, then a NAK (a storage read error). */
+  badSector?: number;
 }
 
 export interface FirehoseDeviceOptions {
@@ -38,7 +40,8 @@ export interface FirehoseCommandRecord {
 }
 
 export interface FirehoseDeviceOutput {
-  send(packet: Buffer): void;
+  /** A promise means "the link is full": the device waits for it before sending more (streamed reads). */
+  send(packet: Buffer): void | Promise<void>;
   /** power reset/off: the USB device goes away. */
   powerOff(mode: string): void;
 }
@@ -59,6 +62,9 @@ export class FirehoseDevice {
   private raw: { lun: number; offset: number; remaining: number; bad?: string } | undefined;
   private silent = false;
   private out: Buffer[] = [];
+  /** A <read> streaming its data; packets arriving meanwhile wait in the backlog. */
+  private busy: Promise<void> | undefined;
+  private readonly backlog: Buffer[] = [];
 
   constructor(
     private readonly disks: VirtualDisk[],
@@ -84,6 +90,10 @@ export class FirehoseDevice {
   }
 
   receive(packet: Buffer): void {
+    if (this.busy) {
+      this.backlog.push(packet);
+      return;
+    }
     if (this.silent) return;
     if (this.raw) return this.onRaw(packet);
     if (packet.length === 0) return;
@@ -169,11 +179,7 @@ export class FirehoseDevice {
         case 'getstorageinfo':
           return this.storageInfo(attrs);
         case 'power':
-          this.log(`INFO: Calling power ${attrs.value}`);
-          this.respond(true);
-          this.flush();
-          this.silent = true;
-          return this.output.powerOff(attrs.value ?? 'reset');
+          return this.power(attrs);
         default:
           return this.nak(`ERROR: Unrecognized tag '${tag}'`);
       }
@@ -261,30 +267,53 @@ export class FirehoseDevice {
   private read(attrs: Record<string, string>): void {
     const r = this.range(attrs);
     if (!r) return;
-    const total = r.count * r.disk.sectorSize;
     this.respond(true, { rawmode: 'true' });
     this.flush();
+    this.busy = this.streamRead(r).finally(() => {
+      this.busy = undefined;
+      for (let p = this.backlog.shift(); p; p = this.backlog.shift()) this.receive(p);
+    });
+  }
+
+  /** Data in MaxPayloadSizeFromTargetInBytes pieces, pausing while the link is full. */
+  private async streamRead(r: { disk: VirtualDisk; start: number; count: number }): Promise<void> {
+    const ss = r.disk.sectorSize;
+    const total = r.count * ss;
     const piece = this.opts.maxPayloadFromTarget ?? 65536;
-    const limit = this.opts.faults?.shortRead ? Math.floor(total / 2) : total;
+    const faults = this.opts.faults ?? {};
+    const limit = faults.shortRead ? Math.floor(total / 2) : total;
     for (let o = 0; o < limit; o += piece) {
-      this.output.send(r.disk.read(r.start * r.disk.sectorSize + o, Math.min(piece, limit - o)));
+      const pending = this.output.send(r.disk.read(r.start * ss + o, Math.min(piece, limit - o)));
+      if (pending) await pending;
     }
-    if (this.opts.faults?.shortRead) {
+    if (faults.shortRead) {
       this.silent = true;
       return;
     }
-    this.respond(true, { rawmode: 'false' });
+    const bad = faults.badSector;
+    if (bad !== undefined && bad >= r.start && bad < r.start + r.count) this.nak(`ERROR: Failed to read sector ${bad} (injected bad sector)`, { rawmode: 'false' });
+    else this.respond(true, { rawmode: 'false' });
+    this.flush();
   }
 
   private erase(attrs: Record<string, string>): void {
     const r = this.range(attrs, false);
     if (!r) return;
     const ss = r.disk.sectorSize;
-    const zero = Buffer.alloc(Math.min(r.count * ss, 1024 * 1024));
-    for (let o = 0; o < r.count * ss; o += zero.length) {
-      r.disk.write(r.start * ss + o, zero.subarray(0, Math.min(zero.length, r.count * ss - o)));
-    }
+    r.disk.zero(r.start * ss, r.count * ss);
+    this.log(`INFO: Erased ${r.count} sectors of LUN ${r.lun} from ${r.start}`);
     this.respond(true);
+  }
+
+  /** reset / off: the device leaves the bus; reset_to_edl: it comes back in Sahara. */
+  private power(attrs: Record<string, string>): void {
+    const value = attrs.value ?? '';
+    if (!['reset', 'off', 'reset_to_edl'].includes(value)) return this.nak(`ERROR: Invalid power value '${value}'`);
+    this.log(`INFO: Calling power ${value}`);
+    this.respond(true);
+    this.flush();
+    this.silent = true;
+    this.output.powerOff(value);
   }
 
   private patch(attrs: Record<string, string>): void {

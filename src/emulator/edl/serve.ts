@@ -64,7 +64,17 @@ export async function startEdlTcpServer(host: string, port: number, disks: Virtu
     let frame: Buffer[] = [];
     const device = new EmulatedEdlDevice(disks, { ...opts, startInFirehose: opts.startInFirehose || programmerRunning }, {
       send: (p) => {
-        if (!socket.destroyed) socket.write(encodeFrame(p));
+        if (socket.destroyed || socket.write(encodeFrame(p))) return undefined;
+        // The socket buffer is full: let the device wait (a multi-GB <read> must not pile up in memory).
+        return new Promise<void>((resolve) => {
+          const done = (): void => {
+            socket.off('drain', done);
+            socket.off('close', done);
+            resolve();
+          };
+          socket.on('drain', done);
+          socket.on('close', done);
+        });
       },
       disconnect: (reason) => {
         programmerRunning = false;
