@@ -113,6 +113,7 @@ export function registerEdlDevice(edl: Command): void {
       edl
         .command('read')
         .description('read a partition (by GPT label) or a sector range to a file, streamed in constant memory; all-zero blocks stay holes')
+        .usage('[options] LABEL OUT  |  [options] --lun N --start S --sectors K OUT')
         .argument('<args...>', 'LABEL OUT, or OUT with --lun/--start/--sectors'),
     ),
   )
@@ -146,6 +147,7 @@ export function registerEdlDevice(edl: Command): void {
       edl
         .command('erase')
         .description('erase a partition (by GPT label) or a sector range (asks first; --force for identity data and the GPT itself)')
+        .usage('[options] LABEL  |  [options] --lun N --start S --sectors K')
         .argument('[label]', 'partition name from the GPT (or use --lun/--start/--sectors)'),
     ),
   )
