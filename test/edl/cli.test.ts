@@ -99,7 +99,7 @@ describe('miflash edl emulate + edl flash over TCP', () => {
     expect(r.stderr).toMatch(/authori[sz]ed/i);
     expect(r.stderr).toMatch(/will not bypass/);
     await new Promise((res) => setTimeout(res, 100));
-    expect(commandsIn(emu.log)).toEqual(['configure']);
+    expect(new Set(commandsIn(emu.log))).toEqual(new Set(['configure'])); // configure only (retried under load), never sig
   });
 
   it('faults: NAK on patch -> exit 4; stall on program -> exit 5 within --timeout', async () => {
@@ -128,7 +128,8 @@ describe('miflash edl emulate + edl flash over TCP', () => {
       [0, 67108864, 4096],
       [1, 16384, 4096],
     ]);
-    expect(commandsIn(emu.log)).toEqual(['configure', 'getstorageinfo', 'getstorageinfo']);
+    // configure may be repeated while the programmer starts (qdl: 100 ms attempts for up to 5 s); nothing else may be.
+    expect(commandsIn(emu.log).filter((c, i, all) => !(c === 'configure' && all[i - 1] === 'configure'))).toEqual(['configure', 'getstorageinfo', 'getstorageinfo']);
     // No reset: the programmer still runs; the next session skips Sahara and flashes.
     const f = run(['edl', 'flash', rom.root, '-s', emu.address, '--yes', '--json']);
     expect(f.status).toBe(0);
