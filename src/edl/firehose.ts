@@ -169,9 +169,16 @@ export class FirehoseClient {
     }
   }
 
+  /**
+   * Logs read by a wait that timed out: they belong to the next response (a slow
+   * programmer may log, then answer only after the host retried, as configure does).
+   */
+  private orphanLogs: string[] = [];
+
   /** Read until a <response>; logs go to onLog and are returned. */
   private async waitResponse(what: string, timeoutMs: number): Promise<{ response: FirehoseResponse; logs: string[] }> {
-    const logs: string[] = [];
+    const logs = this.orphanLogs;
+    this.orphanLogs = [];
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       for (let e = this.reader.next(); e; e = this.reader.next()) {
@@ -190,11 +197,11 @@ export class FirehoseClient {
         }
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw this.timeoutError(what, timeoutMs, logs);
+      if (left <= 0) throw this.timeoutError(what, timeoutMs, (this.orphanLogs = logs));
       try {
         this.reader.push(await this.t.read(READ_SIZE, { timeoutMs: left }));
       } catch (err) {
-        if (err instanceof TransportTimeoutError) throw this.timeoutError(what, timeoutMs, logs);
+        if (err instanceof TransportTimeoutError) throw this.timeoutError(what, timeoutMs, (this.orphanLogs = logs));
         throw err;
       }
     }

@@ -153,6 +153,21 @@ describe('FirehoseClient', () => {
     }
   });
 
+  it('a slow programmer: the auth log before the attempt timed out, the NAK after the retry -> still EdlAuthRequiredError', async () => {
+    const phrase = 'ERROR: Only nop and sig tag can be recevied before authentication.';
+    const { host, device } = createMemoryTransportPair({ timeoutMs: 2000 });
+    void (async () => {
+      await device.read(4096, { timeoutMs: 2000 }); // configure #1
+      await device.write(Buffer.from(log(phrase)));
+      await device.read(4096, { timeoutMs: 2000 }); // configure #2, sent after the 50 ms attempt timed out
+      await device.write(Buffer.from(nak()));
+    })();
+    const c = new FirehoseClient(host, { timeouts: { ...FAST, configureAttempt: 50, configureTotal: 2000 } });
+    const err = await c.configure('ufs').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EdlAuthRequiredError);
+    expect((err as EdlAuthRequiredError).logs).toEqual([phrase]);
+  });
+
   it('NAK with logs: FirehoseNakError carrying the device words and a memory-type hint', async () => {
     const dev = scripted([() => [log('ERROR: Failed to open the SDCC Device slot 0 partition 0'), nak()]]);
     const c = new FirehoseClient(dev.host, { timeouts: FAST });
