@@ -27,6 +27,10 @@ export interface FlashRomOptions {
   cache?: string;
   /** --reboot-timeout SECONDS: how long to wait for the device after a reboot in the middle of the plan. */
   rebootTimeout?: string;
+  /** A plan built by the caller (miflash update ZIP) instead of one read from `target`. */
+  prebuilt?: { plan: FlashPlan; rom: Rom };
+  /** AOSP options for update steps (--slot, --skip-secondary, --force, --set-active, --disable-fastboot-info). */
+  update?: import('../plan/runner.js').UpdateStepOptions;
 }
 
 export interface FlashRomGlobals {
@@ -163,7 +167,7 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
     // Unpacking a multi-GB archive takes minutes: show it, as the image checks and transfers are shown.
     const unpacking = json ? undefined : await archiveProgress(io);
     try {
-      ({ plan, rom } = await loadPlan(target, options, unpacking?.onProgress));
+      ({ plan, rom } = options.prebuilt ?? (await loadPlan(target, options, unpacking?.onProgress)));
       unpacking?.end();
     } catch (err) {
       unpacking?.stop();
@@ -208,7 +212,7 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
         const out = await createOutput(name, several, json, outIo);
         pausers.add(out.pause);
         try {
-          const result = await flashOne(spec, name, { plan, rom, sparseLimit, timeoutMs, rebootTimeoutMs, dryRun: Boolean(options.dryRun), confirm, signal: ctl.signal, out, preflightCache });
+          const result = await flashOne(spec, name, { plan, rom, sparseLimit, timeoutMs, rebootTimeoutMs, dryRun: Boolean(options.dryRun), confirm, signal: ctl.signal, out, preflightCache, update: options.update });
           out.finish(result);
           return 0;
         } catch (err) {
@@ -235,6 +239,7 @@ interface OneOptions {
   signal: AbortSignal;
   out: DeviceOutput;
   preflightCache: Map<string, Promise<PreflightResult>>;
+  update: import('../plan/runner.js').UpdateStepOptions | undefined;
 }
 
 async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<RunPlanResult> {
@@ -264,6 +269,7 @@ async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<
       // After `reboot bootloader|fastboot` mid-plan: the same spec (address / USB serial / port) again.
       reconnect: () => connectFastboot(spec, { timeoutMs: o.timeoutMs, onEvent: o.out.device }),
       ...(o.rebootTimeoutMs !== undefined ? { rebootTimeoutMs: o.rebootTimeoutMs } : {}),
+      ...(o.update ? { update: o.update } : {}),
     });
   } finally {
     await client.close().catch(() => {});

@@ -22,6 +22,8 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output: one JSON object per line')
     .option('-S, --sparse-limit <size>', 'split images larger than SIZE (e.g. 256M, 1G)')
     .option('--timeout <ms>', 'reply timeout per command in milliseconds', '30000')
+    .option('-w, --wipe', 'with no command: wipe userdata, cache and metadata (as fastboot -w); with update: wipe too')
+    .option('--yes', 'with -w alone: do not ask before wiping')
     .showHelpAfterError('(run miflash --help for usage)')
     .exitOverride();
   registerCommands(program);
@@ -32,11 +34,26 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/**
+ * AOSP spellings commander cannot take as they are: `format[:FS_TYPE[:SIZE]]`
+ * becomes `format --fs-type T --size S`, and `-w` with no command runs the
+ * (hidden) `wipe` command, as `fastboot -w` does.
+ */
+export function expandAospWords(argv: string[], commands: readonly string[]): string[] {
+  const at = argv.findIndex((a, i) => i >= 2 && /^format:/.test(a));
+  if (at < 0) {
+    const wipe = argv.slice(2).some((a) => a === '-w' || a === '--wipe');
+    return wipe && !argv.slice(2).some((a) => commands.includes(a)) ? [...argv, 'wipe'] : argv;
+  }
+  const [, type = '', size = ''] = argv[at]!.split(':');
+  return [...argv.slice(0, at), 'format', ...(type ? ['--fs-type', type] : []), ...(size ? ['--size', size] : []), ...argv.slice(at + 1)];
+}
+
 export async function main(argv: string[]): Promise<number> {
   mark('main');
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(expandAospWords(argv, program.commands.flatMap((c) => [c.name(), ...c.aliases()])));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {

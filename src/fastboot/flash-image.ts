@@ -20,6 +20,8 @@ export interface FlashImageOptions {
   slot?: string;
   onEvent?: EventSink;
   signal?: AbortSignal;
+  /** Called with each partition name (slot resolved) before anything is sent for it; may refuse by throwing. */
+  beforeEach?: (name: string) => Promise<void>;
 }
 
 /** The device's max-download-size, asked once per client (AOSP caches it per run). */
@@ -59,6 +61,7 @@ export async function flashImage(
     partition,
     slot,
     async (name) => {
+      await opts.beforeEach?.(name);
       await flashOne(client, name, imagePath, opts);
       written.push(name);
     },

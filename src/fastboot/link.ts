@@ -19,7 +19,7 @@ export interface DeviceLinkOptions {
   signal?: AbortSignal;
   onEvent?: EventSink;
   /** Called with every client the link opens (the caller closes them; the first one is the caller's too). */
-  onClient?: (client: FastbootClient) => void;
+  onClient?: (client: FastbootClient) => void | Promise<void>;
 }
 
 export class DeviceLink {
@@ -72,6 +72,15 @@ export class DeviceLink {
     }
   }
 
+  /** reboot-bootloader, then follow the device back into the bootloader. */
+  async rebootToBootloader(): Promise<void> {
+    const reopen = this.opts.reopen;
+    if (!reopen) throw new DeviceFailError(`${this.opts.deviceId}: miflash cannot follow this device through a reboot here`, { code: 'fastboot.no-reconnect' });
+    if (this.serial === undefined) this.knowSerial(await getvarOrUndefined(this.client, 'serialno'));
+    await step(this.opts.onEvent, 'Rebooting into bootloader', () => this.client.reboot('bootloader'));
+    await this.follow(reopen, 'bootloader');
+  }
+
   /** After a reboot command's OKAY: wait for the link to drop, then for the same device to answer again. */
   async follow(reopen: () => Promise<FastbootClient>, target: string): Promise<void> {
     const timeoutMs = this.opts.rebootTimeoutMs ?? DEFAULT_REBOOT_TIMEOUT_MS;
@@ -87,6 +96,6 @@ export class DeviceLink {
       });
     });
     this.client = next;
-    this.opts.onClient?.(next);
+    await this.opts.onClient?.(next);
   }
 }

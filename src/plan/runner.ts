@@ -25,7 +25,8 @@ import type { FastbootClient } from '../fastboot/client.js';
 import { readAndroidInfoFromZip } from '../rom/rom.js';
 import { DEFAULT_REBOOT_TIMEOUT_MS, reconnect, waitForDisconnect } from './reconnect.js';
 import { checkUpdateZip, listZip, imagesInZip, runUpdate } from './update-zip.js';
-import { formatByErase, noFilesystemNote, wipeUserData } from './wipe.js';
+import { formatCommand, wipeNote, wipeUserData } from './wipe.js';
+import { DeviceLink } from '../fastboot/link.js';
 import type { DeviceEvent } from '../fastboot/events.js';
 import { deviceSparseLimit, flashImage } from '../fastboot/flash-image.js';
 import { minResparseLimit, RAW_BLOCK_SIZE, readSparseFile, RESPARSE_LIMIT } from '../sparse/index.js';
@@ -81,6 +82,17 @@ export interface RunPlanOptions {
   reconnectIntervalMs?: number;
   /** Where update-zip images are extracted before flashing (default os.tmpdir()). */
   tmpDir?: string;
+  /** AOSP client options for `update` steps (miflash update ZIP): --slot, --skip-secondary, --force, --set-active, --disable-fastboot-info. */
+  update?: UpdateStepOptions;
+}
+
+export interface UpdateStepOptions {
+  slot?: string;
+  skipSecondary?: boolean;
+  force?: boolean;
+  /** --set-active[=SLOT]: '' = the slot being flashed / the current one. */
+  setActive?: string;
+  disableFastbootInfo?: boolean;
 }
 
 export interface StepOutcome {
@@ -332,7 +344,14 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
         requiredPartitions: await requiredPartitions(plan, s.file, facts),
         onProgress: onVerify,
         ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
+        ...(opts.update?.disableFastbootInfo ? { disableFastbootInfo: true } : {}),
       });
+      if (z.dynamic && !opts.reconnect) {
+        throw new BadInputError(`${s.file} (script line ${s.line}) has super_empty.img: flashing it reboots into fastbootd, and this caller cannot reconnect to the device`, {
+          code: 'plan.reconnect-unavailable',
+          hint: 'nothing has been written to the device',
+        });
+      }
       for (const i of z.images) result.images.push({ file: `${s.file}/${i.image}`, partitions: [i.partition], size: i.size, sparse: i.sparse });
     }
     return result;
@@ -702,28 +721,52 @@ async function perform(s: PlanStep, c: PerformContext): Promise<void> {
       await sleep(s.seconds * 1000, signal);
       return;
     case 'wipe':
-      c.emit({ event: 'message', level: 'warning', source: 'miflash', text: noFilesystemNote(await wipeUserData(client, c.onFb), '-w') });
+      await wipeWithNote(client, '-w', c);
       return;
-    case 'format': {
-      const erased = await formatByErase(client, s.partition, c.onFb);
-      c.emit({ event: 'message', level: 'warning', source: 'miflash', text: noFilesystemNote(erased, stepLabel(s)) });
+    case 'format':
+      await formatCommand(client, s.partition, { onEvent: c.onFb, ...(s.fsType ? { fsType: s.fsType } : {}), ...(sparseLimit !== undefined ? { sparseLimit } : {}), ...(signal ? { signal } : {}) });
       return;
-    }
     case 'update': {
-      await runUpdate(client, join(c.rom.root, s.file), s.file, {
+      // update-super reboots into fastbootd: the link follows the device and the run goes on with the new client.
+      const link = new DeviceLink(client, {
+        deviceId: c.opts.deviceId,
+        ...(c.opts.reconnect ? { reopen: c.opts.reconnect } : {}),
+        ...(c.opts.rebootTimeoutMs !== undefined ? { rebootTimeoutMs: c.opts.rebootTimeoutMs } : {}),
+        ...(c.opts.reconnectIntervalMs !== undefined ? { reconnectIntervalMs: c.opts.reconnectIntervalMs } : {}),
+        ...(signal ? { signal } : {}),
         onEvent: c.onFb,
+        onClient: (next) => c.link.replace(next),
+      });
+      await runUpdate(link, join(c.rom.root, s.file), s.file, {
+        onEvent: c.onFb,
+        wipe: s.wipe,
+        ...(c.opts.update ?? {}),
         ...(signal ? { signal } : {}),
         ...(sparseLimit !== undefined ? { sparseLimit } : {}),
         ...(c.opts.tmpDir ? { tmpDir: c.opts.tmpDir } : {}),
       });
-      // AOSP order: images, then -w, then the reboot.
-      if (s.wipe) c.emit({ event: 'message', level: 'warning', source: 'miflash', text: noFilesystemNote(await wipeUserData(client, c.onFb), '-w') });
-      if (!s.skipReboot) await fbStep(c, 'Rebooting', () => client.reboot());
+      const after = link.client;
+      // AOSP order: images, then --set-active, then -w, then the reboot.
+      if (c.opts.update?.setActive !== undefined) {
+        const { currentSlot, resolveSlotOption } = await import('../fastboot/slots.js');
+        // AOSP: --set-active without a slot activates the --slot being flashed ('all' = a), else the current slot.
+        const wanted = c.opts.update.setActive || c.opts.update.slot || '';
+        const resolved = wanted === '' ? await currentSlot(after) : await resolveSlotOption(after, wanted);
+        const slot = resolved === 'all' ? 'a' : resolved;
+        if (slot !== '') await fbStep(c, `Setting current slot to '${slot}'`, () => after.setActive(slot));
+      }
+      if (s.wipe) await wipeWithNote(after, '-w', c);
+      if (!s.skipReboot) await fbStep(c, 'Rebooting', () => after.reboot());
       return;
     }
     default:
       throw new BadInputError(`step kind ${s.kind} cannot run`, { code: 'plan.unsupported-step' });
   }
+}
+
+async function wipeWithNote(client: FastbootClient, what: string, c: PerformContext): Promise<void> {
+  const note = wipeNote(await wipeUserData(client, c.onFb, { ...(c.opts.sparseLimit !== undefined ? { sparseLimit: c.opts.sparseLimit } : {}), ...(c.opts.signal ? { signal: c.opts.signal } : {}) }), what);
+  if (note) c.emit({ event: 'message', level: 'warning', source: 'miflash', text: note });
 }
 
 async function fbStep(c: PerformContext, label: string, fn: () => Promise<unknown>): Promise<void> {

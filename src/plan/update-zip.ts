@@ -1,84 +1,36 @@
-// `fastboot update image-*.zip` (Google factory images), AOSP flashall style:
-//  - phase 1 (host only): list the zip, refuse what miflash cannot do
-//    (super_empty.img = dynamic partitions via fastbootd), require boot.img,
-//    system.img and every partition-exists image, and stream every image once
-//    to check the zip CRC-32 and, for sparse images, their structure;
-//  - phase 2: on an A/B device set the current slot active again (AOSP does,
-//    so the right recovery boots), cancel a pending snapshot merge (as AOSP),
-//    then flash boot-critical images, then the
-//    OS images, each extracted to a temp file first (streamed, bounded memory)
-//    so flashImage splits it exactly like AOSP; *_other images go to the other
-//    slot. The caller does -w and the final reboot.
+// `fastboot update image-*.zip` (Google factory images), AOSP flashall style
+// (fastboot v35 FlashAllTool, task list in flashall.ts):
+//  - phase 1 (host only): list the zip; read super_empty.img (dynamic
+//    partitions) and fastboot-info.txt when present; require boot.img,
+//    system.img and every partition-exists image; stream every image once to
+//    check the zip CRC-32 and, for sparse images, their structure;
+//  - phase 2: on an A/B device set the slot active (AOSP does, so the right
+//    recovery boots), work out the secondary slot, cancel a pending snapshot
+//    merge, then run the task list: boot-critical images, update-super (into
+//    fastbootd when the zip has super_empty.img), logical partitions shrunk to
+//    0, then the OS images, each extracted to a temp file first (streamed,
+//    bounded memory) so flashImage splits it exactly like AOSP. The caller
+//    does --set-active, -w and the final reboot.
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AbortedError, BadInputError } from '../errors.js';
-import type { FastbootClient } from '../fastboot/client.js';
+import { AbortedError, BadInputError, DeviceFailError } from '../errors.js';
 import { step, type EventSink } from '../fastboot/events.js';
 import { flashImage } from '../fastboot/flash-image.js';
-import { currentSlot, getvarOrUndefined, slotCount } from '../fastboot/slots.js';
+import type { DeviceLink } from '../fastboot/link.js';
+import { resizeLogicalPartition } from '../fastboot/logical.js';
+import { currentSlot, getvarOrUndefined, resolveSlotOption, slotCount } from '../fastboot/slots.js';
+import { bufferReader, LP_PARTITION_ATTR_SLOT_SUFFIXED, LpFormatError, readEmptyImage } from '../lp/index.js';
+import { collectTasks, FLASHALL_IMAGES, shouldFlashInUserspace, type DynamicPartition, type FlashAllImage, type FlashAllTask } from './flashall.js';
+import { wipePartition } from './wipe.js';
 import { crc32 } from '../rom/hash.js';
 import { isSparse, parseSparseSteps, SparseFormatError, type ReadRequest } from '../sparse/index.js';
 
-export interface UpdateImage {
-  /** File name inside the zip. */
-  image: string;
-  /** Partition it is flashed to (the slot is resolved by flashImage). */
-  partition: string;
-  /** `*_other.img`: goes to the other slot, only on A/B devices. */
-  secondary: boolean;
-  /** Flashed first (AOSP ImageType::BootCritical). */
-  bootCritical: boolean;
-  /** AOSP dies when it is missing (optional_if_no_image = false). */
-  required: boolean;
-}
-
-const img = (partition: string, opts: { bootCritical?: boolean; required?: boolean; image?: string; secondary?: boolean } = {}): UpdateImage => ({
-  image: opts.image ?? `${partition}.img`,
-  partition,
-  secondary: Boolean(opts.secondary),
-  bootCritical: Boolean(opts.bootCritical),
-  required: Boolean(opts.required),
-});
-
-/**
- * AOSP's flashall image table (fastboot.cpp `images[]`, union of v29.0.6 and
- * later releases), kept in table order: boot-critical images are flashed
- * first, then the OS images, each group in this order.
- */
-export const UPDATE_IMAGES: readonly UpdateImage[] = [
-  img('boot', { bootCritical: true, required: true }),
-  img('init_boot', { bootCritical: true }),
-  img('boot', { image: 'boot_other.img', secondary: true }),
-  img('dtbo', { bootCritical: true }),
-  img('dts', { image: 'dt.img', bootCritical: true }),
-  img('odm'),
-  img('odm_dlkm'),
-  img('product'),
-  img('product_services'),
-  img('pvmfw', { bootCritical: true }),
-  img('recovery', { bootCritical: true }),
-  img('system', { required: true }),
-  img('system_dlkm'),
-  img('system_ext'),
-  img('system', { image: 'system_other.img', secondary: true }),
-  img('vbmeta', { bootCritical: true }),
-  img('vbmeta_system', { bootCritical: true }),
-  img('vbmeta_vendor', { bootCritical: true }),
-  img('vendor'),
-  img('vendor_boot', { bootCritical: true }),
-  img('vendor_kernel_boot', { bootCritical: true }),
-  img('vendor_dlkm'),
-  img('vendor', { image: 'vendor_other.img', secondary: true }),
-];
-
-/** Flash order: boot-critical images, then the rest, each in table order. */
-export function flashOrder(): UpdateImage[] {
-  return [...UPDATE_IMAGES.filter((i) => i.bootCritical), ...UPDATE_IMAGES.filter((i) => !i.bootCritical)];
-}
+export const SUPER_EMPTY = 'super_empty.img';
+export const FASTBOOT_INFO = 'fastboot-info.txt';
 
 export interface ZipEntryInfo {
   name: string;
@@ -127,15 +79,20 @@ function entryInfo(entries: Map<string, YauzlEntry>): Map<string, ZipEntryInfo> 
   return new Map([...entries].map(([n, e]) => [n, { name: n, size: e.uncompressedSize, compressedSize: e.compressedSize, crc32: e.crc32 }]));
 }
 
-export interface PlannedImage extends UpdateImage {
+export interface PlannedImage {
+  image: string;
+  partition: string;
   size: number;
 }
 
-/** The images of the zip that an update flashes, in flash order (secondaries included; the device decides at run time). */
+/** The images of the zip an update may flash (AOSP's table, secondaries included; fastboot-info.txt may name more), in table order. */
 export function imagesInZip(entries: Map<string, ZipEntryInfo>): PlannedImage[] {
-  return flashOrder().flatMap((i) => {
+  const seen = new Set<string>();
+  return FLASHALL_IMAGES.flatMap((i: FlashAllImage) => {
     const e = entries.get(i.image);
-    return e ? [{ ...i, size: e.size }] : [];
+    if (i.type === 'extra' || !e || seen.has(i.image)) return [];
+    seen.add(i.image);
+    return [{ image: i.image, partition: i.partition, size: e.size }];
   });
 }
 
@@ -143,6 +100,10 @@ export interface UpdateZipCheck {
   /** Relative to the ROM root. */
   file: string;
   images: Array<PlannedImage & { sparse: boolean }>;
+  /** super_empty.img's partitions: the update reboots into fastbootd for update-super. */
+  dynamic?: DynamicPartition[];
+  /** fastboot-info.txt drives the task list. */
+  fastbootInfo?: string[];
 }
 
 export interface CheckUpdateZipOptions {
@@ -151,6 +112,8 @@ export interface CheckUpdateZipOptions {
   onProgress?: (p: { file: string; done: number; total: number }) => void;
   /** Where images will be extracted (free-space check); default os.tmpdir(). */
   tmpDir?: string;
+  /** --disable-fastboot-info: use the image table even when the zip has fastboot-info.txt. */
+  disableFastbootInfo?: boolean;
 }
 
 /** Phase 1: everything about the zip that can be checked without the device. Throws BadInputError naming the entry. */
@@ -159,21 +122,41 @@ export async function checkUpdateZip(zipPath: string, file: string, opts: CheckU
   try {
     const refuse = (why: string, code = 'rom.update-zip') =>
       new BadInputError(`${file}: ${why}`, { code, hint: 'nothing has been written to the device' });
-    if (entries.has('super_empty.img')) {
-      throw refuse(
-        'has super_empty.img (dynamic partitions): flashing it needs update-super in userspace fastboot (fastbootd), which miflash does not do yet',
-        'plan.unsupported-step',
-      );
-    }
-    for (const i of UPDATE_IMAGES) {
-      if (i.required && !i.secondary && !entries.has(i.image)) throw refuse(`${i.image} is missing (fastboot update requires it)`, 'rom.image-missing');
-    }
+    const dynamic = entries.has(SUPER_EMPTY) ? await readDynamicPartitions(zip, entries.get(SUPER_EMPTY)!, `${file}/${SUPER_EMPTY}`) : undefined;
+    const fastbootInfo =
+      entries.has(FASTBOOT_INFO) && !opts.disableFastbootInfo ? (await readSmallEntry(zip, entries.get(FASTBOOT_INFO)!, `${file}/${FASTBOOT_INFO}`)).toString('utf8').split('\n') : undefined;
     for (const p of opts.requiredPartitions ?? []) {
-      const known = UPDATE_IMAGES.find((i) => i.partition === p && !i.secondary);
+      const known = FLASHALL_IMAGES.find((i) => i.partition === p && !i.secondary);
       if (!known) throw refuse(`android-info.txt requires partition ${p}, which fastboot update does not know how to flash`);
       if (!entries.has(known.image)) throw refuse(`android-info.txt requires partition ${p} but ${known.image} is not in the zip`, 'rom.image-missing');
     }
-    const list = imagesInZip(entryInfo(entries));
+    // Which images the task list will flash, whatever the device's slots: a missing required one stops us now.
+    const names = new Set<string>();
+    const has = (n: string) => entries.has(n);
+    try {
+      for (const wipe of [false, true]) {
+        const tasks = collectTasks({
+          slotOverride: '',
+          secondarySlot: 'b',
+          skipSecondary: false,
+          currentSlot: 'a',
+          wantsWipe: wipe,
+          has,
+          required: opts.requiredPartitions ?? [],
+          ...(dynamic ? { dynamic } : {}),
+          ...(fastbootInfo ? { fastbootInfo } : {}),
+        });
+        for (const t of tasks) if (t.kind === 'flash') names.add(t.image);
+        checkRebootTasks(tasks, file);
+      }
+    } catch (err) {
+      if (err instanceof BadInputError) throw refuse(err.message, err.code);
+      throw err;
+    }
+    for (const n of names) if (!entries.has(n)) throw refuse(`${n} is missing (${fastbootInfo ? 'fastboot-info.txt names it' : 'fastboot update requires it'})`, 'rom.image-missing');
+    const listed = imagesInZip(entryInfo(entries));
+    const extra = [...names].filter((n) => !listed.some((i) => i.image === n)).map((n) => ({ image: n, partition: n.replace(/\.img$/, ''), size: entries.get(n)!.uncompressedSize }));
+    const list = [...listed, ...extra];
     const largest = Math.max(0, ...list.map((i) => i.size));
     await checkFreeSpace(opts.tmpDir ?? tmpdir(), largest, file);
     const images: UpdateZipCheck['images'] = [];
@@ -185,9 +168,38 @@ export async function checkUpdateZip(zipPath: string, file: string, opts: CheckU
       sink.finish(entry.crc32);
       images.push({ ...i, sparse: sink.sparse });
     }
-    return { file, images };
+    return { file, images, ...(dynamic ? { dynamic } : {}), ...(fastbootInfo ? { fastbootInfo } : {}) };
   } finally {
     zip.close();
+  }
+}
+
+/** A reboot out of fastboot (Android, recovery) with more tasks after it would strand them: refused before anything is sent. */
+function checkRebootTasks(tasks: FlashAllTask[], file: string): void {
+  tasks.forEach((t, i) => {
+    if (t.kind !== 'reboot' || t.target === 'fastboot' || t.target === 'bootloader' || i === tasks.length - 1) return;
+    throw new BadInputError(`${file}: fastboot-info.txt reboots into ${t.target || 'Android'} with more tasks after it; miflash cannot follow the device there`, { code: 'rom.fastboot-info' });
+  });
+}
+
+async function readSmallEntry(zip: YauzlZip, entry: YauzlEntry, name: string): Promise<Buffer> {
+  if (entry.uncompressedSize > 64 * 1024 * 1024) throw new BadInputError(`${name}: ${entry.uncompressedSize} bytes is too large for a metadata file`, { code: 'rom.update-zip' });
+  const chunks: Buffer[] = [];
+  const check = new StreamCheck(name, entry.uncompressedSize);
+  await pipeline(await openEntry(zip, entry, name), check.transform(() => {}), new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(c), cb()) }));
+  check.finish(entry.crc32);
+  return Buffer.concat(chunks);
+}
+
+/** super_empty.img's partition names, read with the LP library (an invalid one is refused before anything is sent). */
+async function readDynamicPartitions(zip: YauzlZip, entry: YauzlEntry, name: string): Promise<DynamicPartition[]> {
+  const data = await readSmallEntry(zip, entry, name);
+  try {
+    const m = readEmptyImage(bufferReader(data), name);
+    return m.partitions.map((p) => ({ name: p.name, slotSuffixed: (p.attributes & LP_PARTITION_ATTR_SLOT_SUFFIXED) !== 0 }));
+  } catch (err) {
+    if (err instanceof LpFormatError) throw new BadInputError(`${name}: not a valid super_empty image: ${err.message}`, { code: 'rom.image-invalid', hint: 'nothing has been written to the device' });
+    throw err;
   }
 }
 
@@ -339,53 +351,146 @@ export interface RunUpdateOptions {
   sparseLimit?: number;
   /** Directory for extracted images (default: a fresh one under os.tmpdir()). */
   tmpDir?: string;
+  /** -w: update-super gets ":wipe", fastboot-info `if-wipe` lines run. (The caller wipes userdata afterwards.) */
+  wipe?: boolean;
+  /** --slot a|b|all|other (default: the current slot). */
+  slot?: string;
+  /** --skip-secondary: no *_other images. */
+  skipSecondary?: boolean;
+  /** --force: flash a dynamic partition from the bootloader when told to. */
+  force?: boolean;
+  disableFastbootInfo?: boolean;
+  /** Partitions android-info.txt requires (partition-exists). */
+  requiredPartitions?: string[];
 }
 
-/** Phase 2 of an update: slot re-activation and every image, in AOSP flashall order. Returns the partitions written. */
-export async function runUpdate(client: FastbootClient, zipPath: string, file: string, opts: RunUpdateOptions = {}): Promise<string[]> {
+/** Phase 2 of an update: slots, snapshot cancel and the task list, in AOSP flashall order. Returns the partitions written. */
+export async function runUpdate(link: DeviceLink, zipPath: string, file: string, opts: RunUpdateOptions = {}): Promise<string[]> {
   const { zip, entries } = await openZip(zipPath, file);
   const tmp = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'miflash-update-'));
   const written: string[] = [];
+  const ev = opts.onEvent;
   try {
-    const ab = (await slotCount(client)) >= 2;
-    if (ab) {
-      // As AOSP: re-activate the current slot first, so the matching recovery boots.
-      const slot = await currentSlot(client);
-      if (slot !== '') await step(opts.onEvent, `Setting current slot to '${slot}'`, () => client.setActive(slot));
+    const override = opts.slot ? await resolveSlotOption(link.client, opts.slot) : '';
+    // AOSP set_active: on an A/B device make the slot being flashed active first, so the matching recovery / fastbootd boots.
+    if ((await slotCount(link.client)) >= 2) {
+      const target = override === 'all' ? 'a' : override !== '' ? override : await currentSlot(link.client);
+      if (target !== '') await step(ev, `Setting current slot to '${target}'`, () => link.client.setActive(target));
+    }
+    // AOSP DetermineSlot: the secondary slot gets the *_other images.
+    let skipSecondary = Boolean(opts.skipSecondary);
+    let secondary = '';
+    if (!skipSecondary) {
+      secondary = await otherSlot(link, override !== '' && override !== 'all' ? override : undefined);
+      if (secondary === '') {
+        if ((await slotCount(link.client)) >= 2) ev?.({ type: 'warning', message: 'could not determine the slot for secondary images; they are skipped' });
+        skipSecondary = true;
+      }
     }
     // As AOSP: a pending Virtual A/B merge would fight the new images; cancel it first.
-    const merge = (await getvarOrUndefined(client, 'snapshot-update-status'))?.trim();
+    const merge = (await getvarOrUndefined(link.client, 'snapshot-update-status'))?.trim();
     if (merge !== undefined && merge !== '' && merge !== 'none') {
-      await step(opts.onEvent, `Cancelling snapshot update (status: ${merge})`, () => client.command('snapshot-update:cancel'));
+      await step(ev, `Snapshot cancel (status: ${merge})`, () => link.client.command('snapshot-update:cancel'));
     }
-    for (const i of flashOrder()) {
-      const entry = entries.get(i.image);
-      if (!entry) continue;
-      if (i.secondary && !ab) continue; // *_other images only exist for A/B devices
-      if (opts.signal?.aborted) throw new AbortedError(`aborted before flashing ${i.image}`);
-      const out = join(tmp, i.image);
+    const superEmpty = entries.get(SUPER_EMPTY);
+    const dynamic = superEmpty ? await readDynamicPartitions(zip, superEmpty, `${file}/${SUPER_EMPTY}`) : undefined;
+    const info = entries.get(FASTBOOT_INFO);
+    const fastbootInfo = info && !opts.disableFastbootInfo ? (await readSmallEntry(zip, info, `${file}/${FASTBOOT_INFO}`)).toString('utf8').split('\n') : undefined;
+    const tasks = collectTasks({
+      slotOverride: override,
+      secondarySlot: secondary,
+      skipSecondary,
+      currentSlot: await currentSlot(link.client),
+      wantsWipe: Boolean(opts.wipe),
+      has: (n) => entries.has(n),
+      required: opts.requiredPartitions ?? [],
+      ...(dynamic ? { dynamic } : {}),
+      ...(fastbootInfo ? { fastbootInfo } : {}),
+    });
+    const extract = async (image: string): Promise<string> => {
+      const entry = entries.get(image);
+      if (!entry) throw new BadInputError(`${file}: ${image} is missing`, { code: 'rom.image-missing' });
+      if (opts.signal?.aborted) throw new AbortedError(`aborted before flashing ${image}`);
+      const out = join(tmp, image.replace(/[/\\]/g, '_'));
       const mb = Math.floor(entry.uncompressedSize / (1024 * 1024));
-      await step(opts.onEvent, `Extracting ${i.image} (${mb} MB) to disk`, async () => {
-        const check = new StreamCheck(`${file}/${i.image}`, entry.uncompressedSize);
-        await pipeline(await openEntry(zip, entry, `${file}/${i.image}`), check.transform(() => {}), createWriteStream(out), opts.signal ? { signal: opts.signal } : {}).catch((err: unknown) => {
-          if (opts.signal?.aborted) throw new AbortedError(`aborted while extracting ${i.image}`);
+      await step(ev, `Extracting ${image} (${mb} MB) to disk`, async () => {
+        const check = new StreamCheck(`${file}/${image}`, entry.uncompressedSize);
+        await pipeline(await openEntry(zip, entry, `${file}/${image}`), check.transform(() => {}), createWriteStream(out), opts.signal ? { signal: opts.signal } : {}).catch((err: unknown) => {
+          if (opts.signal?.aborted) throw new AbortedError(`aborted while extracting ${image}`);
           throw err;
         });
         check.finish(entry.crc32); // the zip may have changed since phase 1
       });
-      written.push(
-        ...(await flashImage(client, i.partition, out, {
-          ...(opts.sparseLimit !== undefined ? { sparseLimit: opts.sparseLimit } : {}),
-          ...(i.secondary ? { slot: 'other' } : {}),
-          ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
-          ...(opts.signal ? { signal: opts.signal } : {}),
-        })),
-      );
-      await rm(out, { force: true });
+      return out;
+    };
+    for (const t of tasks) {
+      if (opts.signal?.aborted) throw new AbortedError('aborted by the user');
+      switch (t.kind) {
+        case 'flash': {
+          const path = await extract(t.image);
+          written.push(
+            ...(await flashImage(link.client, t.partition, path, {
+              ...(opts.sparseLimit !== undefined ? { sparseLimit: opts.sparseLimit } : {}),
+              ...(t.slot !== '' ? { slot: t.slot } : {}),
+              ...(ev ? { onEvent: ev } : {}),
+              ...(opts.signal ? { signal: opts.signal } : {}),
+              beforeEach: async (name) => {
+                // AOSP FlashTask: a dynamic partition is only flashed from fastbootd, unless --force.
+                if (shouldFlashInUserspace(dynamic, name) && !(await link.isUserspace()) && !opts.force) {
+                  throw new DeviceFailError(`${name} is a dynamic partition and must be flashed from fastbootd, but the device is in the bootloader`, {
+                    code: 'fastboot.needs-fastbootd',
+                    hint: 'run `miflash reboot fastboot` and try again; to overwrite a fixed partition of that name on purpose, use --force',
+                  });
+                }
+              },
+            })),
+          );
+          await rm(path, { force: true });
+          break;
+        }
+        case 'update-super':
+          if (!superEmpty) break;
+          await updateSuper(link, await extract(SUPER_EMPTY), Boolean(opts.wipe), ev);
+          break;
+        case 'resize':
+          await resizeLogicalPartition(link.client, t.partition, t.size, { ...(t.slot !== '' ? { slot: t.slot } : {}), ...(ev ? { onEvent: ev } : {}) });
+          break;
+        case 'reboot':
+          if (t.target === 'fastboot') {
+            if (!(await link.isUserspace())) await link.rebootToUserspace();
+          } else if (t.target === 'bootloader') {
+            await link.rebootToBootloader();
+          } else {
+            await step(ev, t.target ? `Rebooting into ${t.target}` : 'Rebooting', () => link.client.reboot(t.target === 'recovery' ? 'recovery' : undefined));
+          }
+          break;
+        case 'wipe':
+          await wipePartition(link.client, t.partition, { ...(ev ? { onEvent: ev } : {}), ...(opts.sparseLimit !== undefined ? { sparseLimit: opts.sparseLimit } : {}) });
+          break;
+      }
     }
   } finally {
     zip.close();
     await rm(tmp, { recursive: true, force: true });
   }
   return written;
+}
+
+/** AOSP get_other_slot: the slot after `from` (default: the current one), '' without slots. */
+async function otherSlot(link: DeviceLink, from?: string): Promise<string> {
+  const count = await slotCount(link.client);
+  if (count === 0) return '';
+  const cur = from ?? (await currentSlot(link.client));
+  if (cur.length !== 1) return '';
+  return String.fromCharCode('a'.charCodeAt(0) + ((cur.charCodeAt(0) - 'a'.charCodeAt(0) + 1) % count));
+}
+
+/** AOSP UpdateSuperTask: into fastbootd if needed, download super_empty.img, update-super:SUPER[:wipe]. */
+async function updateSuper(link: DeviceLink, superEmptyPath: string, wipe: boolean, ev?: EventSink): Promise<void> {
+  if (!(await link.isUserspace())) await link.rebootToUserspace();
+  const name = (await getvarOrUndefined(link.client, 'super-partition-name'))?.trim() || 'super';
+  const { readFile } = await import('node:fs/promises');
+  const data = await readFile(superEmptyPath);
+  await step(ev, `Sending '${name}' (${Math.floor(data.length / 1024)} KB)`, () => link.client.download(data), data.length);
+  await step(ev, 'Updating super partition', () => link.client.command(`update-super:${name}${wipe ? ':wipe' : ''}`));
 }

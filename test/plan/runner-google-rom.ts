@@ -170,6 +170,8 @@ export interface RunOpts {
   /** Replace the reconnect function (gets the default one). */
   reconnect?: (dflt: () => Promise<FastbootClient>, emu: RunningFastbootEmulator) => () => Promise<FastbootClient>;
   heads?: Record<string, number>;
+  /** Runs with the emulator still up after the plan (to inspect stored partitions). */
+  check?: (emu: RunningFastbootEmulator) => void | Promise<void>;
 }
 
 export function head(emu: RunningFastbootEmulator, name: string, n: number): Buffer {
@@ -217,6 +219,7 @@ export async function runGoogle(rom: GoogleRom, o: RunOpts = {}): Promise<Run> {
     }
     run.log = [...emu.log];
     for (const [name, n] of Object.entries(o.heads ?? {})) run.heads[name] = head(emu, name, n);
+    await o.check?.(emu);
     return run;
   });
 }

@@ -61,7 +61,9 @@ export async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Prom
         deviceId: name,
         reopen: () => connectFastboot(spec, { timeoutMs, onEvent: emit }),
         onEvent: emit,
-        onClient: (c) => opened.push(c),
+        onClient: (c) => {
+          opened.push(c);
+        },
       });
       try {
         await fn({ spec, name, client, link, emit, globals, print });

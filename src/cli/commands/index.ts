@@ -5,6 +5,7 @@ import { registerEmulate } from './emulate.js';
 import { registerDevice } from './device.js';
 import { registerLogical } from './device-logical.js';
 import { registerRam } from './device-ram.js';
+import { registerUpdate } from './device-update.js';
 import { registerSparse } from './sparse.js';
 import { registerPlan } from './plan.js';
 import { registerEdl } from './edl.js';
@@ -15,6 +16,7 @@ export function registerCommands(program: Command): void {
   registerDevice(program);
   registerRam(program);
   registerLogical(program);
+  registerUpdate(program);
   registerSparse(program);
   registerPlan(program);
   registerEdl(program);

@@ -1,0 +1,155 @@
+// AOSP `update ZIP`, `format[:FS_TYPE[:SIZE]] PARTITION` and `-w` on their own.
+// `update` becomes a two-step plan (android-info.txt gate + update) run by the
+// same runner as `miflash flash ROM`: images are checked before the first
+// write, user data is only wiped after a confirmation (or --yes), and the
+// device is followed into fastbootd for dynamic partitions.
+import type { Command } from 'commander';
+import { forEachDevice, type GlobalOptions } from './device-context.js';
+
+interface UpdateOptions {
+  wipe?: boolean;
+  skipReboot?: boolean;
+  skipSecondary?: boolean;
+  slot?: string;
+  setActive?: string | boolean;
+  force?: boolean;
+  disableSuperOptimization?: boolean;
+  disableFastbootInfo?: boolean;
+  yes?: boolean;
+  dryRun?: boolean;
+  rebootTimeout?: string;
+}
+
+/** The plan `fastboot [-w] [--skip-reboot] update ZIP` amounts to. */
+export async function updatePlan(zip: string, o: { wipe: boolean; skipReboot: boolean; force: boolean }): Promise<{ plan: import('../../plan/schema.js').FlashPlan; rom: import('../../rom/rom.js').Rom }> {
+  const { basename, dirname, resolve } = await import('node:path');
+  const { stat } = await import('node:fs/promises');
+  const { BadInputError } = await import('../../errors.js');
+  const { FlashPlanSchema } = await import('../../plan/schema.js');
+  const full = resolve(zip);
+  const st = await stat(full).catch(() => undefined);
+  if (!st?.isFile()) throw new BadInputError(`cannot open '${zip}': no such file`, { code: 'input.image', hint: 'usage: miflash update [-w] ZIP (default update.zip)' });
+  const root = dirname(full);
+  const file = basename(full);
+  const plan = FlashPlanSchema.parse({
+    version: 1,
+    source: { script: `update ${file}`, dialect: 'sh', mode: o.wipe ? 'clean' : 'other', family: 'google', rom: root },
+    warnings: o.force ? ['--force: android-info.txt requirements that are not met only warn'] : [],
+    steps: [
+      // --force: AOSP proceeds past unmet requirements ("requirements not met! but proceeding due to --force").
+      { kind: 'gate.android-info', line: 0, onFailure: o.force ? 'ignore' : 'abort', file, requirements: null },
+      { kind: 'update', line: 0, onFailure: 'abort', file, wipe: o.wipe, skipReboot: o.skipReboot },
+    ],
+  });
+  return { plan, rom: { root, imagesDir: root, scripts: [], source: { kind: 'folder', input: root } } };
+}
+
+export function registerUpdate(program: Command): void {
+  program
+    .command('update')
+    .description('flash every partition from an update / factory image zip, as the AOSP client does (dynamic partitions through fastbootd)')
+    .argument('[zip]', 'the update zip (default update.zip)', 'update.zip')
+    .option('-w, --wipe', 'also wipe userdata, cache and metadata (fresh filesystems built on the host)')
+    .option('--skip-reboot', 'do not reboot when done')
+    .option('--skip-secondary', 'do not flash *_other images to the other slot')
+    .option('--slot <slot>', "flash slot a, b, 'all' or 'other' (default: the current slot)")
+    .option('--set-active [slot]', 'make SLOT (default: the slot flashed) active before rebooting')
+    .option('--force', 'go on when android-info.txt requirements are not met, and flash a dynamic partition from the bootloader if the zip says so')
+    .option('--disable-super-optimization', 'accepted for AOSP compatibility: miflash always updates super through fastbootd')
+    .option('--disable-fastboot-info', "use AOSP's image table even when the zip has fastboot-info.txt")
+    .option('--yes', 'do not ask before wiping user data')
+    .option('--dry-run', 'read getvars, check the requirements and every image; write nothing')
+    .option('--reboot-timeout <seconds>', 'wait this long for the device after a reboot into fastbootd (default 60)')
+    .action(async (zip: string, opts: UpdateOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions & { wipe?: boolean }>();
+      const wipe = Boolean(opts.wipe || globals.wipe);
+      const prebuilt = await updatePlan(zip, { wipe, skipReboot: Boolean(opts.skipReboot), force: Boolean(opts.force) });
+      const { flashRom } = await import('../flash-rom.js');
+      process.exitCode = await flashRom(
+        zip,
+        {
+          prebuilt,
+          ...(opts.yes ? { yes: true } : {}),
+          ...(opts.dryRun ? { dryRun: true } : {}),
+          ...(opts.rebootTimeout !== undefined ? { rebootTimeout: opts.rebootTimeout } : {}),
+          update: {
+            ...(opts.slot !== undefined ? { slot: opts.slot } : {}),
+            ...(opts.skipSecondary ? { skipSecondary: true } : {}),
+            ...(opts.force ? { force: true } : {}),
+            ...(opts.setActive !== undefined ? { setActive: opts.setActive === true ? '' : String(opts.setActive) } : {}),
+            ...(opts.disableFastbootInfo ? { disableFastbootInfo: true } : {}),
+          },
+        },
+        globals,
+      );
+    });
+
+  program
+    .command('wipe', { hidden: true })
+    .description('wipe userdata, cache and metadata (what `miflash -w` runs)')
+    .option('--yes', 'do not ask before wiping')
+    .action(async (_o: unknown, cmd: Command) => wipeOnly(cmd));
+
+  program
+    .command('format')
+    .description('format PARTITION with a filesystem built on the host (mke2fs / mkfs.f2fs), as AOSP format[:FS_TYPE[:SIZE]]')
+    .argument('<partition>')
+    .option('--fs-type <type>', 'ext4 or f2fs (default: the partition type the device reports); also format:TYPE')
+    .option('--size <bytes>', 'filesystem size (default: the partition size); also format:TYPE:SIZE')
+    .option('--slot <slot>', "a, b, 'all' or 'other' (default: current slot)")
+    .option('--fs-options <list>', 'casefold,projid,compress (as AOSP --fs-options)')
+    .action(async (partition: string, opts: { fsType?: string; size?: string; slot?: string; fsOptions?: string }, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalOptions>();
+      const sparseLimit = globals.sparseLimit === undefined ? undefined : (await import('../size.js')).parseSize(globals.sparseLimit, '-S');
+      const fsOptions = await parseFsOptions(opts.fsOptions);
+      await forEachDevice(cmd, async (d) => {
+        const { formatCommand } = await import('../../plan/wipe.js');
+        await formatCommand(d.client, partition, {
+          onEvent: d.emit,
+          ...(opts.fsType ? { fsType: opts.fsType } : {}),
+          ...(opts.size ? { size: opts.size } : {}),
+          ...(opts.slot ? { slot: opts.slot } : {}),
+          ...(sparseLimit !== undefined ? { sparseLimit } : {}),
+          ...(fsOptions ? { fsOptions } : {}),
+        });
+      });
+    });
+}
+
+export async function parseFsOptions(text: string | undefined): Promise<import('../../fastboot/mkfs.js').FsOptions | undefined> {
+  if (text === undefined) return undefined;
+  const out: Record<string, boolean> = {};
+  for (const o of text.split(',')) {
+    if (!['casefold', 'projid', 'compress'].includes(o)) {
+      const { BadInputError } = await import('../../errors.js');
+      throw new BadInputError(`--fs-options: unsupported option '${o}' (casefold, projid, compress)`);
+    }
+    out[o] = true;
+  }
+  return out;
+}
+
+/**
+ * `miflash -w` with no command: wipe userdata, cache and metadata (AOSP
+ * `fastboot -w`), after a confirmation unless --yes.
+ */
+export async function wipeOnly(cmd: Command): Promise<void> {
+  const globals = cmd.optsWithGlobals<GlobalOptions & { yes?: boolean }>();
+  const { AbortedError } = await import('../../errors.js');
+  if (!globals.yes) {
+    if (!process.stdin.isTTY || !process.stderr.isTTY) {
+      throw new AbortedError('-w erases user data and needs a confirmation', { hint: 'pass --yes to confirm in advance' });
+    }
+    const { createInterface } = await import('node:readline/promises');
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    const answer = await rl.question('This erases userdata, cache and metadata (all user data). Continue? [y/N] ');
+    rl.close();
+    if (!/^y(es)?$/i.test(answer.trim())) throw new AbortedError('not confirmed; nothing has been written to the device');
+  }
+  const sparseLimit = globals.sparseLimit === undefined ? undefined : (await import('../size.js')).parseSize(globals.sparseLimit, '-S');
+  await forEachDevice(cmd, async (d) => {
+    const { wipeNote, wipeUserData } = await import('../../plan/wipe.js');
+    const note = wipeNote(await wipeUserData(d.client, d.emit, { ...(sparseLimit !== undefined ? { sparseLimit } : {}) }), '-w');
+    if (note) d.emit({ type: 'warning', message: note });
+  });
+}
