@@ -22,8 +22,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output: one JSON object per line')
     .option('-S, --sparse-limit <size>', 'split images larger than SIZE (e.g. 256M, 1G)')
     .option('--timeout <ms>', 'reply timeout per command in milliseconds', '30000')
-    .option('-w, --wipe', 'with no command: wipe userdata, cache and metadata (as fastboot -w); with update: wipe too')
-    .option('--yes', 'with -w alone: do not ask before wiping')
+    .option('-w, --wipe', 'with no command: wipe userdata, cache and metadata (as fastboot -w; --yes to skip the question); with update: wipe too')
     .showHelpAfterError('(run miflash --help for usage)')
     .exitOverride();
   registerCommands(program);
@@ -43,7 +42,7 @@ export function expandAospWords(argv: string[], commands: readonly string[]): st
   const at = argv.findIndex((a, i) => i >= 2 && /^format:/.test(a));
   if (at < 0) {
     const wipe = argv.slice(2).some((a) => a === '-w' || a === '--wipe');
-    return wipe && !argv.slice(2).some((a) => commands.includes(a)) ? [...argv, 'wipe'] : argv;
+    return wipe && !argv.slice(2).some((a) => commands.includes(a)) ? [...argv.slice(0, 2), 'wipe', ...argv.slice(2)] : argv;
   }
   const [, type = '', size = ''] = argv[at]!.split(':');
   return [...argv.slice(0, at), 'format', ...(type ? ['--fs-type', type] : []), ...(size ? ['--size', size] : []), ...argv.slice(at + 1)];

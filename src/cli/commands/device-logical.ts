@@ -37,6 +37,28 @@ export function registerLogical(program: Command): void {
     );
 
   program
+    .command('wipe-super')
+    .description('reset super to an empty partition table from super_empty.img (default $ANDROID_PRODUCT_OUT/super_empty.img)')
+    .argument('[super_empty]', 'super_empty.img')
+    .option('--slot <slot>', "a, b or other (default: current slot)")
+    .action(async (file: string | undefined, opts: { slot?: string }, cmd: Command) => {
+      const { BadInputError } = await import('../../errors.js');
+      let image = file;
+      if (image === undefined) {
+        const out = process.env.ANDROID_PRODUCT_OUT;
+        if (!out) throw new BadInputError('wipe-super: no image given and ANDROID_PRODUCT_OUT is not set', { hint: 'usage: miflash wipe-super super_empty.img' });
+        image = (await import('node:path')).join(out, 'super_empty.img');
+      }
+      const { readSuperEmpty, wipeSuper } = await import('../../fastboot/wipe-super.js');
+      await readSuperEmpty(image); // a bad image is refused before connecting
+      const globals = cmd.optsWithGlobals<import('./device-context.js').GlobalOptions>();
+      const sparseLimit = globals.sparseLimit === undefined ? undefined : (await import('../size.js')).parseSize(globals.sparseLimit, '-S');
+      await forEachDevice(cmd, async (d) => {
+        await wipeSuper(d.client, image!, { ...(opts.slot ? { slot: opts.slot } : {}), ...(sparseLimit !== undefined ? { sparseLimit } : {}), onEvent: d.emit });
+      });
+    });
+
+  program
     .command('snapshot-update')
     .description('cancel or merge a snapshot (Virtual A/B) update: snapshot-update [cancel|merge]')
     .argument('[action]', 'cancel or merge')

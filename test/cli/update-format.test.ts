@@ -1,0 +1,146 @@
+// `miflash update`, `format[:FS[:SIZE]]` and `-w` as a user runs them, against
+// `miflash emulate --log`: the same writes as the AOSP client where Debian's
+// v29 client can do the same, real filesystems (checked with e2fsck /
+// fsck.f2fs on the emulator's stored partitions), and confirmations before
+// user data goes.
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findGenerator } from '../../src/fastboot/mkfs.js';
+import { AOSP_FASTBOOT, REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
+import { buildGoogleRom, type GoogleRom } from '../plan/runner-google-rom.js';
+
+const tmp = tempDir('miflash-cli-update-');
+afterAll(() => tmp.cleanup());
+const HAVE_MKFS = Boolean((await findGenerator('ext4')) && (await findGenerator('f2fs')));
+if (!HAVE_MKFS) console.warn('skipping host filesystem CLI tests: mke2fs (e2fsprogs) or mkfs.f2fs (f2fs-tools) is not installed');
+
+function miflash(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { ANDROID_SERIAL: _a, FASTBOOT_DEVICE: _f, ...env } = process.env;
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('close', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
+  });
+}
+
+let n = 0;
+async function device(extra: string[] = []): Promise<{ emu: CliEmulator; log: () => string[]; store: string }> {
+  const log = path.join(tmp.dir, `log-${++n}`);
+  const store = path.join(tmp.dir, `store-${n}`);
+  writeFileSync(log, '');
+  const emu = await spawnCliEmulator(['--store', store, '--product', 'emu', '--partition', 'userdata=64M', '--partition', 'bootloader=1M', '--partition', 'radio=1M', '--log', log, ...extra]);
+  return { emu, store, log: () => readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+}
+const writes = (log: string[]) => log.filter((l) => !l.startsWith('getvar:')).map((l) => (l.startsWith('download ') ? 'download' : l));
+const fsckOk = (tool: string, file: string) => {
+  try {
+    execFileSync(tool, tool.endsWith('e2fsck') ? ['-fn', file] : [file], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+let rom: GoogleRom;
+beforeAll(async () => {
+  if (!existsSync(path.join(REPO_ROOT, 'dist/cli/commands/device-update.js'))) throw new Error('build first: npx tsc -p .');
+  rom = await buildGoogleRom(path.join(tmp.dir, 'rom'));
+});
+
+describe('update ZIP', () => {
+  it.skipIf(!existsSync(AOSP_FASTBOOT))('--skip-reboot update: the same writes, byte for byte, as the AOSP client', async () => {
+    const zip = path.join(rom.root, rom.zipName);
+    const a = await device();
+    const b = await device();
+    try {
+      const ra = await runAospFastboot(a.emu.port, ['--skip-reboot', 'update', zip]);
+      const rb = await miflash(['-s', b.emu.address, 'update', '--skip-reboot', zip]);
+      expect(ra.code, ra.stderr).toBe(0);
+      expect(rb.code, rb.stderr).toBe(0);
+      const aw = a.log().filter((l) => !l.startsWith('getvar:'));
+      expect(b.log().filter((l) => !l.startsWith('getvar:'))).toEqual(aw);
+      expect(aw.filter((l) => l.startsWith('flash:'))).toEqual(['flash:boot', 'flash:recovery', 'flash:vbmeta', 'flash:system', 'flash:vendor']);
+    } finally {
+      await a.emu.stop();
+      await b.emu.stop();
+    }
+  }, 60_000);
+
+  it('-w needs a confirmation: without --yes and no terminal nothing is written (130)', async () => {
+    const d = await device();
+    try {
+      const r = await miflash(['-s', d.emu.address, 'update', '-w', path.join(rom.root, rom.zipName)]);
+      expect(r.code).toBe(130);
+      expect(d.log().every((l) => l.startsWith('getvar:'))).toBe(true);
+    } finally {
+      await d.emu.stop();
+    }
+  });
+
+  it.skipIf(!HAVE_MKFS)('-w --yes: images, then userdata / cache / metadata erased and formatted, then reboot', async () => {
+    const d = await device();
+    try {
+      const r = await miflash(['-s', d.emu.address, 'update', '-w', '--yes', path.join(rom.root, rom.zipName)]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(writes(d.log()).slice(-10)).toEqual(['erase:userdata', 'download', 'flash:userdata', 'erase:cache', 'download', 'flash:cache', 'erase:metadata', 'download', 'flash:metadata', 'reboot']);
+    } finally {
+      await d.emu.stop();
+    }
+    expect(fsckOk('/sbin/e2fsck', path.join(d.store, 'metadata.img'))).toBe(true);
+    expect(fsckOk('/sbin/fsck.f2fs', path.join(d.store, 'userdata.img'))).toBe(true);
+  }, 60_000);
+
+  it('a missing zip is bad input (2)', async () => {
+    const r = await miflash(['-s', 'tcp:127.0.0.1:1', 'update', path.join(tmp.dir, 'nope.zip')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/nope\.zip/);
+  });
+});
+
+describe.skipIf(!HAVE_MKFS)('format and -w', () => {
+  it('format:ext4 cache and format userdata (f2fs, the reported type) make filesystems fsck accepts', async () => {
+    const d = await device();
+    try {
+      expect((await miflash(['-s', d.emu.address, 'format:ext4', 'cache'])).code).toBe(0);
+      const r = await miflash(['-s', d.emu.address, 'format', 'userdata']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/Creating f2fs filesystem for 'userdata' \(64 MB\)/);
+      expect(writes(d.log())).toEqual(['download', 'flash:cache', 'download', 'flash:userdata']);
+    } finally {
+      await d.emu.stop();
+    }
+    expect(fsckOk('/sbin/e2fsck', path.join(d.store, 'cache.img'))).toBe(true);
+    expect(fsckOk('/sbin/fsck.f2fs', path.join(d.store, 'userdata.img'))).toBe(true);
+  }, 60_000);
+
+  it('format:btrfs is refused before anything is sent', async () => {
+    const d = await device();
+    try {
+      const r = await miflash(['-s', d.emu.address, 'format:btrfs', 'userdata']);
+      expect(r.code).toBe(2);
+      expect(d.log()).toEqual([]);
+    } finally {
+      await d.emu.stop();
+    }
+  });
+
+  it('-w --yes alone wipes the three partitions as fastboot -w; -w alone without a terminal asks and stops (130)', async () => {
+    const d = await device();
+    try {
+      const no = await miflash(['-s', d.emu.address, '-w']);
+      expect(no.code).toBe(130);
+      expect(d.log()).toEqual([]);
+      const r = await miflash(['-s', d.emu.address, '-w', '--yes']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(writes(d.log())).toEqual(['erase:userdata', 'download', 'flash:userdata', 'erase:cache', 'download', 'flash:cache', 'erase:metadata', 'download', 'flash:metadata']);
+    } finally {
+      await d.emu.stop();
+    }
+  }, 60_000);
+});
