@@ -191,6 +191,11 @@ async function locate(rom: Rom, file: string, first: string | undefined, path: s
       cause: err,
     });
   });
+  // An update step may name a product folder (flashall): its images are checked by checkUpdateZip.
+  if (st.isDirectory() && partitions.length === 0) {
+    await assertInsideRom(rom, file);
+    return { file, partitions, size: 0, sparse: false };
+  }
   if (!st.isFile()) throw new RomImageError(file, first, 'not a regular file', { code: 'rom.image-missing' });
   const real = await assertInsideRom(rom, file, first);
   await access(path, constants.R_OK).catch((err: Error) => {

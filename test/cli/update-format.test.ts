@@ -96,6 +96,32 @@ describe('update ZIP', () => {
     expect(fsckOk('/sbin/fsck.f2fs', path.join(d.store, 'userdata.img'))).toBe(true);
   }, 60_000);
 
+  it.skipIf(!existsSync(AOSP_FASTBOOT))('flashall from $ANDROID_PRODUCT_OUT: the same writes as the AOSP client (A/B: *_other to slot b)', async () => {
+    const prod = path.join(tmp.dir, 'product');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(prod, { recursive: true });
+    for (const [name, size] of [['boot.img', 20_000], ['system.img', 30_000], ['vbmeta.img', 4096], ['system_other.img', 4096]] as const) {
+      writeFileSync(path.join(prod, name), Buffer.alloc(size, name.length));
+    }
+    writeFileSync(path.join(prod, 'android-info.txt'), 'require board=emu\n');
+    const a = await device(['--slots', 'a,b']);
+    const b = await device(['--slots', 'a,b']);
+    try {
+      const { spawnSync } = await import('node:child_process');
+      const ra = spawnSync(AOSP_FASTBOOT, ['-s', `tcp:127.0.0.1:${a.emu.port}`, 'flashall', '--skip-reboot'], { env: { ...process.env, ANDROID_PRODUCT_OUT: prod }, timeout: 20_000 });
+      expect(ra.status, String(ra.stderr)).toBe(0);
+      const { ANDROID_SERIAL: _a, ...env } = process.env;
+      const rb = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), '-s', b.emu.address, 'flashall', '--skip-reboot'], { env: { ...env, ANDROID_PRODUCT_OUT: prod }, timeout: 20_000 });
+      expect(rb.status, String(rb.stderr)).toBe(0);
+      const aw = a.log().filter((l) => !l.startsWith('getvar:'));
+      expect(b.log().filter((l) => !l.startsWith('getvar:'))).toEqual(aw);
+      expect(aw.filter((l) => !l.startsWith('download'))).toEqual(['set_active:a', 'flash:boot_a', 'flash:vbmeta_a', 'flash:system_a', 'flash:system_b']);
+    } finally {
+      await a.emu.stop();
+      await b.emu.stop();
+    }
+  }, 60_000);
+
   it('a missing zip is bad input (2)', async () => {
     const r = await miflash(['-s', 'tcp:127.0.0.1:1', 'update', path.join(tmp.dir, 'nope.zip')]);
     expect(r.code).toBe(2);

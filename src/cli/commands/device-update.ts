@@ -20,6 +20,43 @@ interface UpdateOptions {
   rebootTimeout?: string;
 }
 
+/** The AOSP client options `update` and `flashall` share. */
+function updateOptions(c: Command): Command {
+  return c
+    .option('-w, --wipe', 'also wipe userdata, cache and metadata (fresh filesystems built on the host)')
+    .option('--skip-reboot', 'do not reboot when done')
+    .option('--skip-secondary', 'do not flash *_other images to the other slot')
+    .option('--slot <slot>', "flash slot a, b, 'all' or 'other' (default: the current slot)")
+    .option('--set-active [slot]', 'make SLOT (default: the slot flashed) active before rebooting')
+    .option('--force', 'go on when android-info.txt requirements are not met, and flash a dynamic partition from the bootloader if the zip says so')
+    .option('--disable-super-optimization', 'accepted for AOSP compatibility: miflash always updates super through fastbootd')
+    .option('--disable-fastboot-info', "use AOSP's image table even when fastboot-info.txt is there")
+    .option('--yes', 'do not ask before wiping user data')
+    .option('--dry-run', 'read getvars, check the requirements and every image; write nothing')
+    .option('--reboot-timeout <seconds>', 'wait this long for the device after a reboot into fastbootd (default 60)');
+}
+
+async function runAll(target: string, prebuilt: Awaited<ReturnType<typeof updatePlan>>, opts: UpdateOptions, globals: GlobalOptions): Promise<void> {
+  const { flashRom } = await import('../flash-rom.js');
+  process.exitCode = await flashRom(
+    target,
+    {
+      prebuilt,
+      ...(opts.yes ? { yes: true } : {}),
+      ...(opts.dryRun ? { dryRun: true } : {}),
+      ...(opts.rebootTimeout !== undefined ? { rebootTimeout: opts.rebootTimeout } : {}),
+      update: {
+        ...(opts.slot !== undefined ? { slot: opts.slot } : {}),
+        ...(opts.skipSecondary ? { skipSecondary: true } : {}),
+        ...(opts.force ? { force: true } : {}),
+        ...(opts.setActive !== undefined ? { setActive: opts.setActive === true ? '' : String(opts.setActive) } : {}),
+        ...(opts.disableFastbootInfo ? { disableFastbootInfo: true } : {}),
+      },
+    },
+    globals,
+  );
+}
+
 /** The plan `fastboot [-w] [--skip-reboot] update ZIP` amounts to. */
 export async function updatePlan(zip: string, o: { wipe: boolean; skipReboot: boolean; force: boolean }): Promise<{ plan: import('../../plan/schema.js').FlashPlan; rom: import('../../rom/rom.js').Rom }> {
   const { basename, dirname, resolve } = await import('node:path');
@@ -44,45 +81,62 @@ export async function updatePlan(zip: string, o: { wipe: boolean; skipReboot: bo
   return { plan, rom: { root, imagesDir: root, scripts: [], source: { kind: 'folder', input: root } } };
 }
 
+/**
+ * The plan `fastboot [-w] [--skip-reboot] flashall` amounts to: the images of
+ * $ANDROID_PRODUCT_OUT used in place, android-info.txt from that folder
+ * (required, as AOSP: "could not read android-info.txt").
+ */
+export async function flashallPlan(productOut: string, o: { wipe: boolean; skipReboot: boolean; force: boolean }): Promise<{ plan: import('../../plan/schema.js').FlashPlan; rom: import('../../rom/rom.js').Rom }> {
+  const { basename, dirname, join, resolve } = await import('node:path');
+  const { readFile } = await import('node:fs/promises');
+  const { BadInputError } = await import('../../errors.js');
+  const { FlashPlanSchema } = await import('../../plan/schema.js');
+  const { parseAndroidInfo } = await import('../../rom/sidecar.js');
+  const full = resolve(productOut);
+  const text = await readFile(join(full, 'android-info.txt'), 'utf8').catch(() => undefined);
+  if (text === undefined) throw new BadInputError(`could not read android-info.txt in ${full}`, { code: 'rom.android-info-missing', hint: 'point ANDROID_PRODUCT_OUT at a product build folder (out/target/product/NAME)' });
+  const root = dirname(full);
+  const file = basename(full);
+  const plan = FlashPlanSchema.parse({
+    version: 1,
+    source: { script: `flashall ${file}`, dialect: 'sh', mode: o.wipe ? 'clean' : 'other', family: 'google', rom: root },
+    warnings: o.force ? ['--force: android-info.txt requirements that are not met only warn'] : [],
+    steps: [
+      { kind: 'gate.android-info', line: 0, onFailure: o.force ? 'ignore' : 'abort', file, requirements: parseAndroidInfo(text).requirements },
+      { kind: 'update', line: 0, onFailure: 'abort', file, wipe: o.wipe, skipReboot: o.skipReboot },
+    ],
+  });
+  return { plan, rom: { root, imagesDir: root, scripts: [], source: { kind: 'folder', input: root } } };
+}
+
 export function registerUpdate(program: Command): void {
-  program
-    .command('update')
-    .description('flash every partition from an update / factory image zip, as the AOSP client does (dynamic partitions through fastbootd)')
-    .argument('[zip]', 'the update zip (default update.zip)', 'update.zip')
-    .option('-w, --wipe', 'also wipe userdata, cache and metadata (fresh filesystems built on the host)')
-    .option('--skip-reboot', 'do not reboot when done')
-    .option('--skip-secondary', 'do not flash *_other images to the other slot')
-    .option('--slot <slot>', "flash slot a, b, 'all' or 'other' (default: the current slot)")
-    .option('--set-active [slot]', 'make SLOT (default: the slot flashed) active before rebooting')
-    .option('--force', 'go on when android-info.txt requirements are not met, and flash a dynamic partition from the bootloader if the zip says so')
-    .option('--disable-super-optimization', 'accepted for AOSP compatibility: miflash always updates super through fastbootd')
-    .option('--disable-fastboot-info', "use AOSP's image table even when the zip has fastboot-info.txt")
-    .option('--yes', 'do not ask before wiping user data')
-    .option('--dry-run', 'read getvars, check the requirements and every image; write nothing')
-    .option('--reboot-timeout <seconds>', 'wait this long for the device after a reboot into fastbootd (default 60)')
+  updateOptions(
+    program
+      .command('update')
+      .description('flash every partition from an update / factory image zip, as the AOSP client does (dynamic partitions through fastbootd)')
+      .argument('[zip]', 'the update zip (default update.zip)', 'update.zip'),
+  )
     .action(async (zip: string, opts: UpdateOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions & { wipe?: boolean }>();
       const wipe = Boolean(opts.wipe || globals.wipe);
-      const prebuilt = await updatePlan(zip, { wipe, skipReboot: Boolean(opts.skipReboot), force: Boolean(opts.force) });
-      const { flashRom } = await import('../flash-rom.js');
-      process.exitCode = await flashRom(
-        zip,
-        {
-          prebuilt,
-          ...(opts.yes ? { yes: true } : {}),
-          ...(opts.dryRun ? { dryRun: true } : {}),
-          ...(opts.rebootTimeout !== undefined ? { rebootTimeout: opts.rebootTimeout } : {}),
-          update: {
-            ...(opts.slot !== undefined ? { slot: opts.slot } : {}),
-            ...(opts.skipSecondary ? { skipSecondary: true } : {}),
-            ...(opts.force ? { force: true } : {}),
-            ...(opts.setActive !== undefined ? { setActive: opts.setActive === true ? '' : String(opts.setActive) } : {}),
-            ...(opts.disableFastbootInfo ? { disableFastbootInfo: true } : {}),
-          },
-        },
-        globals,
-      );
+      await runAll(zip, await updatePlan(zip, { wipe, skipReboot: Boolean(opts.skipReboot), force: Boolean(opts.force) }), opts, globals);
     });
+
+  const flashall = program
+    .command('flashall')
+    .description('flash every partition from $ANDROID_PRODUCT_OUT (a build\'s product folder), as the AOSP client does');
+  updateOptions(flashall).action(async (opts: UpdateOptions, cmd: Command) => {
+    const globals = cmd.optsWithGlobals<GlobalOptions & { wipe?: boolean }>();
+    const out = process.env.ANDROID_PRODUCT_OUT;
+    if (!out) {
+      const { BadInputError } = await import('../../errors.js');
+      throw new BadInputError('flashall: ANDROID_PRODUCT_OUT is not set', { hint: 'set it to the product build folder, or use miflash update ZIP' });
+    }
+    // AOSP: with --slot all, secondary images are not flashed.
+    const o = opts.slot === 'all' ? { ...opts, skipSecondary: true } : opts;
+    const wipe = Boolean(opts.wipe || globals.wipe);
+    await runAll(out, await flashallPlan(out, { wipe, skipReboot: Boolean(opts.skipReboot), force: Boolean(opts.force) }), o, globals);
+  });
 
   program
     .command('wipe', { hidden: true })
