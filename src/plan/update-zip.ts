@@ -11,7 +11,7 @@
 //    0, then the OS images, each extracted to a temp file first (streamed,
 //    bounded memory) so flashImage splits it exactly like AOSP. The caller
 //    does --set-active, -w and the final reboot.
-import { mkdtemp, rm, statfs } from 'node:fs/promises';
+import { mkdtemp, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AbortedError, BadInputError, DeviceFailError } from '../errors.js';
@@ -37,8 +37,12 @@ export interface ZipEntryInfo {
   crc32: number;
 }
 
-/** The zip's central directory (names, sizes, CRCs); nothing is decompressed. */
+/** The zip's central directory (names, sizes, CRCs; nothing is decompressed), or a product folder's files (CRC 0). */
 export async function listZip(zipPath: string, label = zipPath): Promise<Map<string, ZipEntryInfo>> {
+  if ((await stat(zipPath).catch(() => undefined))?.isDirectory()) {
+    const src = await openImageSource(zipPath, label);
+    return new Map([...src.sizes].map(([n, size]) => [n, { name: n, size, compressedSize: size, crc32: 0 }]));
+  }
   const { zip, entries } = await openZip(zipPath, label);
   zip.close();
   return entryInfo(entries);

@@ -122,6 +122,22 @@ describe('update ZIP', () => {
     }
   }, 60_000);
 
+  it('android-info.txt not met: refused (3) before any write; --force goes on with a warning, as AOSP', async () => {
+    const other = await buildGoogleRom(path.join(tmp.dir, 'rom-tuna'), { board: 'tuna' });
+    const zip = path.join(other.root, other.zipName);
+    const d = await device();
+    try {
+      const no = await miflash(['-s', d.emu.address, 'update', '--skip-reboot', zip]);
+      expect(no.code).toBe(3);
+      expect(d.log().every((l) => l.startsWith('getvar:'))).toBe(true);
+      const yes = await miflash(['-s', d.emu.address, 'update', '--skip-reboot', '--force', zip]);
+      expect(yes.code, yes.stderr).toBe(0);
+      expect(d.log()).toContain('flash:system');
+    } finally {
+      await d.emu.stop();
+    }
+  }, 60_000);
+
   it('a missing zip is bad input (2)', async () => {
     const r = await miflash(['-s', 'tcp:127.0.0.1:1', 'update', path.join(tmp.dir, 'nope.zip')]);
     expect(r.code).toBe(2);

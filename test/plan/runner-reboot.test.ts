@@ -399,4 +399,13 @@ describe('update image-*.zip: checked before any write', () => {
     ]);
     expect(r.heads.system_b!.every((b) => b === 7)).toBe(true);
   });
+
+  it('AOSP options: --slot b flashes slot b (secondary to a), --skip-secondary leaves *_other out, --set-active=a comes after the images', async () => {
+    const rom = await googleRom({ script: only, omit: ['recovery.img'], extra: [{ name: 'system_other.img', data: Buffer.alloc(8192, 7) }] });
+    const r = await runGoogle(rom, { emu: { slots: ['a', 'b'] }, run: { update: { slot: 'b', setActive: 'a' } } });
+    expect(r.error).toBeUndefined();
+    expect(writes(r.log).filter((l) => !l.startsWith('download'))).toEqual(['set_active:b', 'flash:boot_b', 'flash:vbmeta_b', 'flash:system_b', 'flash:system_a', 'flash:vendor_b', 'set_active:a']);
+    const skip = await runGoogle(rom, { emu: { slots: ['a', 'b'] }, run: { update: { skipSecondary: true, setActive: '' } } });
+    expect(writes(skip.log).filter((l) => !l.startsWith('download'))).toEqual(['set_active:a', 'flash:boot_a', 'flash:vbmeta_a', 'flash:system_a', 'flash:vendor_a', 'set_active:a']);
+  });
 });
