@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { registerCommands } from './commands/index.js';
 import { reportError } from './report.js';
 import { mark } from './trace.js';
+import { BadInputError } from '../errors.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -42,7 +43,13 @@ export function expandAospWords(argv: string[], commands: readonly string[]): st
   const at = argv.findIndex((a, i) => i >= 2 && /^format:/.test(a));
   if (at < 0) {
     const wipe = argv.slice(2).some((a) => a === '-w' || a === '--wipe');
-    return wipe && !argv.slice(2).some((a) => commands.includes(a)) ? [...argv.slice(0, 2), 'wipe', ...argv.slice(2)] : argv;
+    const command = argv.slice(2).find((a) => commands.includes(a));
+    if (wipe && command === undefined) return [...argv.slice(0, 2), 'wipe', ...argv.slice(2)];
+    // AOSP runs -w after any command; miflash wipes only with update / flashall, and says so rather than ignoring it.
+    if (wipe && !['update', 'flashall', 'wipe', 'help'].includes(command!)) {
+      throw new BadInputError(`-w works alone or with update / flashall, not with ${command}`, { hint: `run miflash -w on its own after miflash ${command}` });
+    }
+    return argv;
   }
   const [, type = '', size = ''] = argv[at]!.split(':');
   return [...argv.slice(0, at), 'format', ...(type ? ['--fs-type', type] : []), ...(size ? ['--size', size] : []), ...argv.slice(at + 1)];

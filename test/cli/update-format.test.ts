@@ -161,6 +161,12 @@ describe.skipIf(!HAVE_MKFS)('format and -w', () => {
     expect(fsckOk('/sbin/fsck.f2fs', path.join(d.store, 'userdata.img'))).toBe(true);
   }, 60_000);
 
+  it('-w with another command is refused rather than ignored (2)', async () => {
+    const r = await miflash(['-s', 'tcp:127.0.0.1:1', '-w', 'flash', 'boot', 'boot.img']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/-w works alone or with update \/ flashall, not with flash/);
+  });
+
   it('format:btrfs is refused before anything is sent', async () => {
     const d = await device();
     try {
