@@ -114,7 +114,16 @@ export async function assertInsideRom(rom: Rom, file: string, partition?: string
 export async function checkRomImages(rom: Rom, plan: FlashPlan, opts: PreflightOptions): Promise<PreflightResult> {
   const warnings: string[] = [];
   const cache = opts.digestCache ?? new DigestCache();
-  const files = [...planImages(plan, opts)].map(([file, partitions]) => ({ file, partitions, path: join(rom.root, file) }));
+  const listed = [...planImages(plan, opts)].map(([file, partitions]) => ({ file, partitions, path: join(rom.root, file) }));
+  // An update step may name a product folder (flashall): its images are checked by checkUpdateZip.
+  const isFolder = await Promise.all(listed.map((f) => (f.partitions.length === 0 ? stat(f.path).then((st) => st.isDirectory(), () => false) : false)));
+  const folders: ImageCheck[] = [];
+  for (const [i, f] of listed.entries()) {
+    if (!isFolder[i]) continue;
+    await assertInsideRom(rom, f.file);
+    folders.push({ file: f.file, partitions: f.partitions, size: 0, sparse: false });
+  }
+  const files = listed.filter((_, i) => !isFolder[i]);
   // 1. Cheap checks (exists, inside the ROM, readable), and which files need reading.
   const found = await Promise.allSettled(files.map((f) => locate(rom, f.file, f.partitions[0], f.path)));
   const needs = files.map((f, i) => found[i]!.status === 'fulfilled' && needsDigest(rom, f.file, f.partitions));
@@ -166,7 +175,7 @@ export async function checkRomImages(rom: Rom, plan: FlashPlan, opts: PreflightO
     }
     throw first;
   }
-  return { images: outcomes.map((o) => (o as PromiseFulfilledResult<ImageCheck>).value), warnings };
+  return { images: [...outcomes.map((o) => (o as PromiseFulfilledResult<ImageCheck>).value), ...folders], warnings };
 }
 
 const bigintJson = (_k: string, v: unknown) => (typeof v === 'bigint' ? String(v) : v);
@@ -191,11 +200,6 @@ async function locate(rom: Rom, file: string, first: string | undefined, path: s
       cause: err,
     });
   });
-  // An update step may name a product folder (flashall): its images are checked by checkUpdateZip.
-  if (st.isDirectory() && partitions.length === 0) {
-    await assertInsideRom(rom, file);
-    return { file, partitions, size: 0, sparse: false };
-  }
   if (!st.isFile()) throw new RomImageError(file, first, 'not a regular file', { code: 'rom.image-missing' });
   const real = await assertInsideRom(rom, file, first);
   await access(path, constants.R_OK).catch((err: Error) => {
