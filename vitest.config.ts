@@ -1,4 +1,18 @@
 import { defineConfig } from 'vitest/config';
+import { peerTagDefinitions, probePeers, requiredPeersError } from './test/helpers/peers.js';
+
+// Reference tools are looked up once, here: tests tagged with a missing one are
+// skipped (see test/helpers/peers.ts); CI sets MIFLASH_REQUIRE_PEERS=1 so a
+// missing one fails the run instead.
+const peers = probePeers();
+if (process.env.MIFLASH_REQUIRE_PEERS === '1') {
+  const problem = requiredPeersError(peers);
+  if (problem) {
+    const error = new Error(problem);
+    error.stack = `Error: ${problem}`; // the message says it all; a config-loader stack would bury it
+    throw error;
+  }
+}
 
 export default defineConfig({
   test: {
@@ -7,5 +21,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     setupFiles: ['test/setup.ts'],
+    tags: peerTagDefinitions(peers),
+    reporters: ['default', './test/helpers/peers-reporter.ts'],
   },
 });

@@ -8,7 +8,9 @@ const report = '.cache/vitest-report.json';
 mkdirSync('.cache', { recursive: true });
 rmSync(report, { force: true });
 const vitest = new URL('../node_modules/vitest/vitest.mjs', import.meta.url).pathname;
-const args = [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)];
+// The peers reporter prints the reference-tools line (missing tools, skipped tests, apt-get command) last.
+const reporters = ['--reporter=default', '--reporter=json', '--reporter=./test/helpers/peers-reporter.ts'];
+const args = [vitest, 'run', ...reporters, `--outputFile.json=${report}`, ...process.argv.slice(2)];
 const run = spawnSync(process.execPath, args, { stdio: 'inherit' });
 
 let summary = 'tests: no report written';

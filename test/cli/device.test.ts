@@ -9,7 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmulatedFastbootDevice, runFastbootDevice } from '../../src/emulator/fastboot/index.js';
 import { listenUdpDevice } from '../../src/transport/udp-server.js';
-import { AOSP_FASTBOOT, REPO_ROOT, runAospFastboot, runTool, spawnCliEmulator, tempDir, withEmulator } from '../helpers/emulator.js';
+import { REPO_ROOT, runAospFastboot, runTool, spawnCliEmulator, tempDir, withEmulator } from '../helpers/emulator.js';
+import { needs, peerPath } from '../helpers/peers.js';
 
 interface Run {
   code: number | null;
@@ -53,13 +54,12 @@ beforeAll(async () => {
   const blocks: Buffer[] = [];
   for (let i = 0; i < 500; i++) blocks.push(i % 4 === 0 ? Buffer.alloc(4096) : Buffer.alloc(4096, i & 0xff));
   await writeFile(rawImg, Buffer.concat(blocks.map((b, i) => (i % 4 === 3 ? bootBytes.subarray(i * 100, i * 100 + 4096) : b))));
-  await runTool('img2simg', [rawImg, sparseImg]);
 });
 afterAll(() => tmp.cleanup());
 
 /** AOSP fastboot with any -s (runAospFastboot only does tcp). */
 function runAosp(args: string[]): Promise<number | null> {
-  const child = spawn(AOSP_FASTBOOT, args, { stdio: 'ignore' });
+  const child = spawn(peerPath('fastboot'), args, { stdio: 'ignore' });
   const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
   return new Promise((resolve) => child.once('close', (code) => (clearTimeout(timer), resolve(code))));
 }
@@ -100,8 +100,8 @@ describe('miflash device commands', () => {
     });
   });
 
-  it('flash raw and split sparse with AOSP status lines; the device gets the image', async () => {
-    await withEmulator({ slots: ['a', 'b'], partitions: { super: 4 << 20 } }, async (emu) => {
+  it('flash raw with AOSP status lines; the device gets the image; --json progress', async () => {
+    await withEmulator({ slots: ['a', 'b'] }, async (emu) => {
       const r = await miflash(['-s', emu.address, 'flash', 'boot', boot]);
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/^Sending 'boot_a' \(256 KB\) +OKAY \[ *\d+\.\d{3}s\]$/m);
@@ -109,17 +109,22 @@ describe('miflash device commands', () => {
       expect(emu.log).toContain(`download ${bootBytes.length} ${sha(bootBytes)}`);
       expect(emu.device.readPartition('boot_a').subarray(0, bootBytes.length).equals(bootBytes)).toBe(true);
 
-      const s = await miflash(['-s', emu.address, '-S', '400K', 'flash', 'super', sparseImg]);
-      expect(s.code).toBe(0);
-      const pieces = [...s.stderr.matchAll(/^Sending sparse 'super' (\d+)\/(\d+) \(\d+ KB\) +OKAY/gm)];
-      expect(pieces.length).toBeGreaterThan(1);
-      expect(pieces.map((m) => Number(m[1]))).toEqual(pieces.map((_, i) => i + 1));
-
       const j = await miflash(['-s', emu.address, '--json', 'flash', '--slot', 'b', 'boot', boot]);
       expect(j.code).toBe(0);
       const events = j.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; label?: string; bytesDone?: number });
       expect(events.find((e) => e.event === 'step-done')?.label).toBe("Sending 'boot_b' (256 KB)");
       expect(events.some((e) => e.event === 'step-progress' && e.bytesDone === bootBytes.length)).toBe(true);
+    });
+  });
+
+  it('flash an img2simg-made sparse image split at -S 400K, with AOSP status lines', needs('img2simg'), async () => {
+    await runTool('img2simg', [rawImg, sparseImg]);
+    await withEmulator({ slots: ['a', 'b'], partitions: { super: 4 << 20 } }, async (emu) => {
+      const s = await miflash(['-s', emu.address, '-S', '400K', 'flash', 'super', sparseImg]);
+      expect(s.code).toBe(0);
+      const pieces = [...s.stderr.matchAll(/^Sending sparse 'super' (\d+)\/(\d+) \(\d+ KB\) +OKAY/gm)];
+      expect(pieces.length).toBeGreaterThan(1);
+      expect(pieces.map((m) => Number(m[1]))).toEqual(pieces.map((_, i) => i + 1));
     });
   });
 
@@ -242,7 +247,8 @@ describe('miflash device commands', () => {
     });
   });
 
-  it('speaks fastboot over UDP (-s udp:HOST:PORT) like AOSP does', async () => {
+  /** miflash getvar + flash over UDP; returns the device and what the flash sent. */
+  async function udpFlash(): Promise<{ device: EmulatedFastbootDevice; server: Awaited<ReturnType<typeof listenUdpDevice>>; small: string; ours: string[] }> {
     const device = new EmulatedFastbootDevice({ store: null, product: 'udp-dev', slots: ['a', 'b'] });
     const server = await listenUdpDevice('udp:127.0.0.1:0', (t) => void runFastbootDevice(t, device));
     const small = path.join(tmp.dir, 'small.img');
@@ -256,11 +262,23 @@ describe('miflash device commands', () => {
       expect(f.code).toBe(0);
       const ours = device.log.splice(0);
       expect(ours).toContain(`download ${64 * 1024} ${sha(bootBytes.subarray(0, 64 * 1024))}`);
-      if (existsSync(AOSP_FASTBOOT)) {
-        const a = await runAosp(['-s', server.address, 'flash', 'boot', small]);
-        expect(a).toBe(0);
-        expect(device.log).toEqual(ours);
-      }
+      return { device, server, small, ours };
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
+  }
+
+  it('speaks fastboot over UDP (-s udp:HOST:PORT)', async () => {
+    await (await udpFlash()).server.close();
+  });
+
+  it('over UDP, a flash sends what AOSP fastboot sends', needs('fastboot'), async () => {
+    const { device, server, small, ours } = await udpFlash();
+    try {
+      const a = await runAosp(['-s', server.address, 'flash', 'boot', small]);
+      expect(a).toBe(0);
+      expect(device.log).toEqual(ours);
     } finally {
       await server.close();
     }
@@ -277,7 +295,7 @@ describe('miflash device commands', () => {
   });
 });
 
-describe.skipIf(!existsSync(AOSP_FASTBOOT))('same conversation as AOSP fastboot', () => {
+describe('same conversation as AOSP fastboot', needs('fastboot'), () => {
   const commands: string[][] = [
     ['getvar', 'product'],
     ['erase', 'userdata'],

@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAospFastboot, runTool, spawnCliEmulator, tempDir, withEmulator, type CliEmulator } from '../helpers/emulator.js';
+import { needs } from '../helpers/peers.js';
 
 const tmp = tempDir('miflash-aosp-');
 const store = path.join(tmp.dir, 'store');
@@ -43,7 +44,7 @@ afterAll(async () => {
   expect(code).toBe(0); // SIGTERM ends `miflash emulate` cleanly
 });
 
-describe('AOSP fastboot v29 against miflash emulate', () => {
+describe('AOSP fastboot v29 against miflash emulate', needs('fastboot'), () => {
   it('getvar product', async () => {
     const r = await runAospFastboot(emu.port, ['getvar', 'product']);
     expect(r.code).toBe(0);
@@ -60,7 +61,7 @@ describe('AOSP fastboot v29 against miflash emulate', () => {
     expect(readFileSync(logFile, 'utf8')).toContain(`download ${RAW_SIZE} ${sha256(img)}\nflash:boot\n`);
   });
 
-  it('flashes a sparse image it must split (-S 64K): the partition equals the simg2img output', async () => {
+  it('flashes a sparse image it must split (-S 64K): the partition equals the simg2img output', needs('img2simg', 'simg2img'), async () => {
     const raw = mixedImage();
     const rawFile = path.join(tmp.dir, 'system.raw');
     const simg = path.join(tmp.dir, 'system.simg');
@@ -118,7 +119,7 @@ describe('AOSP fastboot v29 against miflash emulate', () => {
   });
 });
 
-describe('AOSP fastboot v29 with A/B slots (in-process emulator)', () => {
+describe('AOSP fastboot v29 with A/B slots (in-process emulator)', needs('fastboot'), () => {
   it('flash boot resolves to the current slot via has-slot/current-slot', async () => {
     await withEmulator({ slots: ['a', 'b'], partitions: { boot_a: 65536, boot_b: 65536 } }, async (e) => {
       const img = randomBytes(65536);

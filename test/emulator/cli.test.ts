@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir } from '../helpers/emulator.js';
+import { needs } from '../helpers/peers.js';
 
 const bin = path.join(REPO_ROOT, 'bin/miflash.js');
 const emulate = (...args: string[]) =>
@@ -21,7 +22,7 @@ describe('miflash emulate (CLI)', () => {
     expect(badSize.status).toBe(2);
   });
 
-  it('--slots, --var, --serial, --product and --partition shape what the AOSP client sees', async () => {
+  it('--slots, --var, --serial, --product and --partition shape what the AOSP client sees', needs('fastboot'), async () => {
     const tmp = tempDir();
     const emu = await spawnCliEmulator([
       '--store', path.join(tmp.dir, 's'), '--slots', 'a,b', '--var', 'anti=3', '--serial', 'SER42',

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { TransportClosedError, TransportTimeoutError } from '../../src/errors.js';
 import { openTcpTransport } from '../../src/transport/tcp.js';
 import { rawCommand, runAospFastboot, spawnCliEmulator, tempDir, withEmulator } from '../helpers/emulator.js';
+import { needs } from '../helpers/peers.js';
 
 describe('fault injection', () => {
   it('failOn N answers FAIL to exactly the Nth command, with the given message', async () => {
@@ -19,7 +20,7 @@ describe('fault injection', () => {
     });
   });
 
-  it('failOn a command name FAILs every matching command; the AOSP client reports it', async () => {
+  it('failOn a command name FAILs every matching command; the AOSP client reports it', needs('fastboot'), async () => {
     const tmp = tempDir();
     try {
       await withEmulator({ partitions: { boot: 8192 }, faults: { failOn: 'flash:boot', failMessage: 'partition locked' } }, async (emu) => {
@@ -84,7 +85,7 @@ describe('fault injection', () => {
     });
   });
 
-  it('the AOSP client shows injected INFO lines as (bootloader) output', async () => {
+  it('the AOSP client shows injected INFO lines as (bootloader) output', needs('fastboot'), async () => {
     await withEmulator({ faults: { infoBefore: ['hello from the bootloader'] } }, async (emu) => {
       const r = await runAospFastboot(emu.port, ['getvar', 'product']);
       expect(r.code).toBe(0);

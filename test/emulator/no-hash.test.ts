@@ -10,6 +10,7 @@ import { EmulatedFastbootDevice } from '../../src/emulator/fastboot/index.js';
 import { BadInputError } from '../../src/errors.js';
 import { encodeFrame, encodeHandshake, FrameDecoder } from '../../src/transport/tcp-framing.js';
 import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, withEmulator } from '../helpers/emulator.js';
+import { needs } from '../helpers/peers.js';
 
 const MiB = 1024 * 1024;
 
@@ -112,7 +113,7 @@ describe('miflash emulate --no-hash (CLI)', () => {
     }
   });
 
-  it('with --discard serves the AOSP client a flash and logs `download SIZE -`', async () => {
+  it('with --discard serves the AOSP client a flash and logs `download SIZE -`', needs('fastboot'), async () => {
     const tmp = tempDir();
     const log = path.join(tmp.dir, 'log');
     const img = path.join(tmp.dir, 'boot.img');

@@ -5,11 +5,12 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startFastbootEmulator } from '../../src/emulator/fastboot/index.js';
-import { AOSP_FASTBOOT, tempDir } from '../helpers/emulator.js';
+import { tempDir } from '../helpers/emulator.js';
+import { needs, peerPath } from '../helpers/peers.js';
 
 function fastboot(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(AOSP_FASTBOOT, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(peerPath('fastboot'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -21,7 +22,7 @@ function fastboot(args: string[]): Promise<{ code: number | null; out: string }>
   });
 }
 
-describe('miflash emulate over UDP', () => {
+describe('miflash emulate over UDP', needs('fastboot'), () => {
   it('serves the AOSP client: getvar, then a flash that lands in the partition', async () => {
     const tmp = tempDir();
     const image = randomBytes(200 * 1024);

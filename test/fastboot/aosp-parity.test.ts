@@ -1,9 +1,8 @@
-// miflash's own client against AOSP fastboot (Debian's v29, /usr/bin/fastboot)
+// miflash's own client against AOSP fastboot (Debian's v29, `fastboot`)
 // on the same emulated device: same image, same -S, same options => the same
 // conversation, and byte-identical downloads (the emulator logs each download
 // as `download SIZE SHA256`).
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +12,9 @@ import { FastbootClient } from '../../src/fastboot/client.js';
 import { flashImage } from '../../src/fastboot/flash-image.js';
 import { startFastbootEmulator, type RunningFastbootEmulator } from '../../src/emulator/fastboot/index.js';
 import { openTcpTransport } from '../../src/transport/tcp.js';
+import { needs, peerPath } from '../helpers/peers.js';
 
 const run = promisify(execFile);
-const FASTBOOT = '/usr/bin/fastboot';
 const KiB = 1024;
 
 let dir: string;
@@ -49,7 +48,7 @@ beforeAll(async () => {
   img.raw = join(dir, 'raw.img');
   await writeFile(img.raw, mixed(700, 2)); // 2.7 MiB
   img.sparse = join(dir, 'sparse.img');
-  execFileSync('img2simg', [img.raw, img.sparse]);
+  execFileSync(peerPath('img2simg'), [img.raw, img.sparse]);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -74,7 +73,8 @@ const cases: Case[] = [
   { name: '--slot other', args: ['boot', 'boot'], slot: 'other', minDownloads: 1 },
 ];
 
-describe.skipIf(!existsSync(FASTBOOT))('parity with AOSP fastboot', () => {
+// The sparse cases flash img2simg's output, made in beforeAll.
+describe('parity with AOSP fastboot', needs('fastboot', 'img2simg'), () => {
   for (const c of cases) {
     it(c.name, async () => {
       const emu: RunningFastbootEmulator = await startFastbootEmulator('tcp:127.0.0.1:0', {
@@ -87,7 +87,7 @@ describe.skipIf(!existsSync(FASTBOOT))('parity with AOSP fastboot', () => {
         const argv = ['-s', emu.address];
         if (c.sparseLimit !== undefined) argv.push('-S', `${c.sparseLimit / KiB}K`);
         if (c.slot !== undefined) argv.push('--slot', c.slot);
-        await run(FASTBOOT, [...argv, 'flash', partition, img[key]!], { timeout: 20_000 });
+        await run(peerPath('fastboot'), [...argv, 'flash', partition, img[key]!], { timeout: 20_000 });
         const aosp = emu.log.splice(0);
 
         const client = new FastbootClient(await openTcpTransport(emu.address, { timeoutMs: 5000 }), { timeoutMs: 5000 });

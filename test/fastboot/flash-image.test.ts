@@ -10,12 +10,21 @@ import type { DeviceEvent } from '../../src/fastboot/events.js';
 import { flashImage } from '../../src/fastboot/flash-image.js';
 import { EmulatedFastbootDevice, runFastbootDevice, type FastbootEmulatorOptions } from '../../src/emulator/fastboot/index.js';
 import { createMemoryTransportPair } from '../../src/transport/memory.js';
+import { needs, peerPath } from '../helpers/peers.js';
 
 const KiB = 1024;
 let dir: string;
 let raw: Buffer;
 let rawPath: string;
-let sparsePath: string;
+let sparse: string | undefined;
+/** img2simg's sparse image of `raw`, made on first use (by tests that need('img2simg')). */
+function aospSparse(): string {
+  if (sparse === undefined) {
+    sparse = join(dir, 'sparse.img');
+    execFileSync(peerPath('img2simg'), [rawPath, sparse]);
+  }
+  return sparse;
+}
 
 /** Blocks of zeros, a repeated word and noise, so conversion makes RAW, FILL and DONT_CARE chunks. */
 function mixedImage(blocks: number, seed: number): Buffer {
@@ -40,8 +49,6 @@ beforeAll(async () => {
   raw = mixedImage(600, 7); // 2.4 MiB
   rawPath = join(dir, 'raw.img');
   await writeFile(rawPath, raw);
-  sparsePath = join(dir, 'sparse.img');
-  execFileSync('img2simg', [rawPath, sparsePath]);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -89,7 +96,8 @@ describe('flashImage', () => {
     expect(device.readPartition('system_b').subarray(0, raw.length).equals(raw)).toBe(true);
   });
 
-  it('resparses a sparse image over the limit and sends one within it as is', async () => {
+  it('resparses a sparse image over the limit and sends one within it as is', needs('img2simg'), async () => {
+    const sparsePath = aospSparse();
     const a = await setup();
     await flashImage(a.client, 'super', sparsePath, { sparseLimit: 700 * KiB, onEvent: a.onEvent });
     expect(labels(a.events).filter((l) => l.startsWith("Sending sparse 'super'")).length).toBeGreaterThan(1);
@@ -123,9 +131,9 @@ describe('flashImage', () => {
     expect(client.stats.bytesSent + noSlots.client.stats.bytesSent).toBe(0);
   });
 
-  it('resizes a logical partition to the expanded image size first', async () => {
+  it('resizes a logical partition to the expanded image size first', needs('img2simg'), async () => {
     const { client } = await setup({ vars: { 'is-logical:system_a': 'yes' } });
-    const err = await flashImage(client, 'system', sparsePath).catch((e: unknown) => e);
+    const err = await flashImage(client, 'system', aospSparse()).catch((e: unknown) => e);
     // The emulator has no logical partitions, so it refuses the resize; what matters is what was asked.
     expect(err).toBeInstanceOf(FastbootFailError);
     expect((err as FastbootFailError).command).toBe(`resize-logical-partition:system_a:${raw.length}`);

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Transport } from '../../src/transport/transport.js';
 import { startFastbootEmulator, type FastbootEmulatorOptions, type RunningFastbootEmulator } from '../../src/emulator/fastboot/index.js';
+import { peerPath, type PeerName } from './peers.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const AOSP_FASTBOOT = '/usr/bin/fastboot';
 
 export function tempDir(prefix = 'miflash-emu-'): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -90,9 +90,9 @@ export interface FastbootResult {
   timedOut: boolean;
 }
 
-/** Run the AOSP client: `fastboot -s tcp:127.0.0.1:PORT ARGS`, killed after timeoutMs. */
+/** Run the AOSP client: `fastboot -s tcp:127.0.0.1:PORT ARGS`, killed after timeoutMs (tests using it need('fastboot')). */
 export function runAospFastboot(port: number, args: string[], timeoutMs = 20_000): Promise<FastbootResult> {
-  const child = spawn(AOSP_FASTBOOT, ['-s', `tcp:127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(peerPath('fastboot'), ['-s', `tcp:127.0.0.1:${port}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -110,9 +110,9 @@ export function runAospFastboot(port: number, args: string[], timeoutMs = 20_000
   });
 }
 
-/** Run any command (img2simg, simg2img) and fail loudly if it fails. */
-export function runTool(cmd: string, args: string[], timeoutMs = 20_000): Promise<string> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Run a reference tool (img2simg, simg2img, …; tests using it need() it) and fail loudly if it fails. */
+export function runTool(cmd: PeerName, args: string[], timeoutMs = 20_000): Promise<string> {
+  const child = spawn(peerPath(cmd), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

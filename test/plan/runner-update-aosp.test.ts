@@ -1,16 +1,17 @@
 // `update image-*.zip` compared with the reference: the AOSP fastboot client
-// (/usr/bin/fastboot, v29) run against an identical emulator with the same zip.
+// (`fastboot`, v29) run against an identical emulator with the same zip.
 // Every write the device receives (downloads with their SHA-256, flash,
 // set_active, erase, reboot) must be the same, in the same order; getvars are
 // left out (AOSP asks more of them). Documented differences: Debian's v29
 // client cannot format for -w (no mke2fs beside it) where miflash builds the
 // filesystems with the host's mke2fs / mkfs.f2fs; miflash checks the whole zip
 // before the first write.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AOSP_FASTBOOT, runAospFastboot, withEmulator } from '../helpers/emulator.js';
+import { runAospFastboot, withEmulator } from '../helpers/emulator.js';
+import { needs } from '../helpers/peers.js';
 import { buildGoogleRom, GOOGLE_PARTITIONS, runGoogle, writes, type GoogleRomOptions } from './runner-google-rom.js';
 import type { FastbootEmulatorOptions } from '../../src/emulator/fastboot/index.js';
 import { findGenerator } from '../../src/fastboot/mkfs.js';
@@ -29,7 +30,7 @@ async function both(args: string[], rom: GoogleRomOptions, emu: Partial<Fastboot
   return { ours, aosp };
 }
 
-describe.skipIf(!existsSync(AOSP_FASTBOOT))('update: same device writes as AOSP fastboot v29', () => {
+describe('update: same device writes as AOSP fastboot v29', needs('fastboot'), () => {
   it('non-A/B, update (reboots at the end), images split at a small max-download-size', async () => {
     const { ours, aosp } = await both(['update'], { systemBlocks: 200 }, { maxDownloadSize: 128 * 1024 });
     expect(ours.error).toBeUndefined();

@@ -1,4 +1,4 @@
-// The download payloads of the real AOSP fastboot client (v29, /usr/bin/fastboot
+// The download payloads of the real AOSP fastboot client (v29, `fastboot`
 // -S LIMIT flash) captured by the emulated device, against prepareForDownload.
 import fc from 'fast-check';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { payloadChunks, hashPayload } from '../../src/sparse/payload-io.js';
 import { prepareForDownload } from '../../src/sparse/prepare.js';
 import { blocksFromRawFile } from '../../src/sparse/raw-scan.js';
 import { rawFromRegions, rawRegions, readSizes, sparseLayout, sparseSpecs } from './arbitraries.js';
+import { needs, peerPath } from '../helpers/peers.js';
 import { buildRaw, buildSparse, execFileAsync, tempDir, write } from './helpers.js';
 
 const tmp = tempDir();
@@ -27,7 +28,7 @@ afterAll(async () => {
 /** (size, sha256) of every download fastboot makes for `flash system IMAGE` with -S limit. */
 async function fastbootDownloads(image: string, limit: number): Promise<string[]> {
   const before = emu.log.length;
-  await execFileAsync('fastboot', ['-s', emu.address, '-S', String(limit), 'flash', 'system', image], { timeout: 30_000 });
+  await execFileAsync(peerPath('fastboot'), ['-s', emu.address, '-S', String(limit), 'flash', 'system', image], { timeout: 30_000 });
   return emu.log
     .slice(before)
     .filter((l) => l.startsWith('download '))
@@ -58,7 +59,7 @@ async function edgeLimits(rawPath: string): Promise<number[]> {
   return out;
 }
 
-describe('download payloads are byte-identical to AOSP fastboot -S', () => {
+describe('download payloads are byte-identical to AOSP fastboot -S', needs('fastboot'), () => {
   it('raw images (sizes not multiples of 4096 included)', async () => {
     await fc.assert(
       fc.asyncProperty(rawRegions, fc.double({ min: 0.05, max: 1.3, noNaN: true }), fc.integer({ min: -16, max: 16 }), fc.nat(), readSizes, async (regions, frac, delta, pick, readSize) => {

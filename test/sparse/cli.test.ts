@@ -4,6 +4,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { needs } from '../helpers/peers.js';
 import { buildRaw, buildSparse, img2simg, padTo, simg2img, tempDir, write } from './helpers.js';
 
 const bin = fileURLToPath(new URL('../../bin/miflash.js', import.meta.url));
@@ -21,7 +22,15 @@ function run(...args: string[]): Promise<{ code: number; stdout: string; stderr:
 
 let raw: Buffer;
 let rawPath: string;
-let simgPath: string;
+let simg: string | undefined;
+/** img2simg's sparse image of `raw`, made on first use (by tests that need('img2simg')). */
+function aospSimg(): string {
+  if (simg === undefined) {
+    simg = join(tmp.dir, 'system.aosp.simg');
+    img2simg(rawPath, simg);
+  }
+  return simg;
+}
 
 beforeAll(() => {
   expect(existsSync(fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url)))).toBe(true);
@@ -32,12 +41,11 @@ beforeAll(() => {
     { kind: 'data', bytes: 123_457, seed: 8 },
   ]);
   rawPath = write(tmp.dir, 'system.raw', raw);
-  simgPath = join(tmp.dir, 'system.aosp.simg');
-  img2simg(rawPath, simgPath);
 });
 
 describe('miflash sparse', () => {
-  it('info summarises header and chunks, readable and --json', async () => {
+  it('info summarises header and chunks, readable and --json', needs('img2simg'), async () => {
+    const simgPath = aospSimg();
     const text = await run('sparse', 'info', simgPath);
     expect(text.code).toBe(0);
     const blocks = Math.ceil(raw.length / 4096);
@@ -60,7 +68,8 @@ describe('miflash sparse', () => {
     expect(r.stdout).toContain(`not a sparse image (raw data, ${raw.length} bytes`);
   });
 
-  it('from-raw writes what img2simg writes; to-raw writes what simg2img writes', async () => {
+  it('from-raw writes what img2simg writes; to-raw writes what simg2img writes', needs('img2simg', 'simg2img'), async () => {
+    const simgPath = aospSimg();
     const out = join(tmp.dir, 'system.ours.simg');
     const r = await run('sparse', 'from-raw', rawPath, out);
     expect(r.code).toBe(0);
@@ -72,7 +81,7 @@ describe('miflash sparse', () => {
     expect(readFileSync(back).equals(padTo(raw))).toBe(true);
   });
 
-  it('split writes pieces simg2img reassembles; count agrees with split', async () => {
+  it('split writes pieces simg2img reassembles; count agrees with split', needs('img2simg', 'simg2img'), async () => {
     const dir = join(tmp.dir, 'pieces');
     const r = await run('--json', 'sparse', 'split', rawPath, '--limit', '128K', '--out', dir);
     expect(r.code).toBe(0);
@@ -84,14 +93,14 @@ describe('miflash sparse', () => {
 
     const c = await run('sparse', 'count', rawPath, '--limit', '128K');
     expect(c).toMatchObject({ code: 0, stdout: `${j.pieces.length}\n` });
-    const g = await run('-S', '128K', '--json', 'sparse', 'count', simgPath);
+    const g = await run('-S', '128K', '--json', 'sparse', 'count', aospSimg());
     expect(JSON.parse(g.stdout)).toMatchObject({ event: 'sparse.count', limit: 131072 });
     const whole = await run('sparse', 'count', rawPath, '--limit', '1G');
     expect(whole.stdout).toBe('1\n');
   });
 
-  it('crc prints the sparsecrclist CRC', async () => {
-    const r = await run('sparse', 'crc', simgPath);
+  it('crc prints the sparsecrclist CRC', needs('img2simg'), async () => {
+    const r = await run('sparse', 'crc', aospSimg());
     expect(r.code).toBe(0);
     // No DONT_CARE chunks here, so the CRC is that of the expanded image.
     const { crc32 } = await import('node:zlib');

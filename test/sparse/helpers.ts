@@ -1,11 +1,13 @@
 // Shared helpers for the sparse tests: temp dirs, deterministic image builders,
-// and wrappers around the AOSP reference tools (img2simg, simg2img, simg2simg).
+// and wrappers around the AOSP reference tools (img2simg, simg2img, simg2simg;
+// tests calling them are marked needs(...), see test/helpers/peers.ts).
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { peerPath } from '../helpers/peers.js';
 
 export const execFileAsync = promisify(execFile);
 
@@ -106,17 +108,17 @@ export function padTo(data: Buffer, blk = 4096): Buffer {
 }
 
 export function img2simg(raw: string, out: string): void {
-  execFileSync('img2simg', [raw, out], { stdio: 'pipe' });
+  execFileSync(peerPath('img2simg'), [raw, out], { stdio: 'pipe' });
 }
 
 export function simg2img(inputs: string[], out: string): Buffer {
-  execFileSync('simg2img', [...inputs, out], { stdio: 'pipe' });
+  execFileSync(peerPath('simg2img'), [...inputs, out], { stdio: 'pipe' });
   return readFileSync(out);
 }
 
 /** simg2simg's pieces (files OUT.0, OUT.1, ...) in order. */
 export function simg2simg(input: string, outBase: string, maxSize: number, dir: string): Buffer[] {
-  execFileSync('simg2simg', [input, outBase, String(maxSize)], { stdio: 'pipe' });
+  execFileSync(peerPath('simg2simg'), [input, outBase, String(maxSize)], { stdio: 'pipe' });
   const prefix = outBase.slice(dir.length + 1) + '.';
   return readdirSync(dir)
     .filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)))

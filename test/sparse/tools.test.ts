@@ -14,6 +14,7 @@ import { parseSparseBuffer } from '../../src/sparse/parse.js';
 import { countPieces, prepareForDownload, splitImage } from '../../src/sparse/prepare.js';
 import { minResparseLimit } from '../../src/sparse/resparse.js';
 import { limitFor, rawFromRegions, rawRegions, readSizes, sparseLayout, sparseSpecs } from './arbitraries.js';
+import { needs } from '../helpers/peers.js';
 import { buildRaw, buildSparse, img2simg, padTo, simg2img, simg2simg, tempDir, write, type SparseSpec } from './helpers.js';
 
 const tmp = tempDir();
@@ -32,7 +33,7 @@ async function writePieces(source: string, pieces: readonly Payload[], base: str
 }
 
 describe('raw images vs img2simg / simg2img', () => {
-  it('from-raw is byte-identical to img2simg; to-raw equals simg2img; round trips', async () => {
+  it('from-raw is byte-identical to img2simg; to-raw equals simg2img; round trips', needs('img2simg', 'simg2img'), async () => {
     await fc.assert(
       fc.asyncProperty(rawRegions, readSizes, async (regions, readSize) => {
         const base = fresh();
@@ -53,7 +54,7 @@ describe('raw images vs img2simg / simg2img', () => {
     );
   });
 
-  it('split pieces are valid, within the limit, and simg2img rebuilds the image', async () => {
+  it('split pieces are valid, within the limit, and simg2img rebuilds the image', needs('simg2img'), async () => {
     await fc.assert(
       fc.asyncProperty(
         rawRegions.chain((regions) => {
@@ -143,7 +144,7 @@ const sparseCases: fc.Arbitrary<SparseCase> = fc.tuple(sparseSpecs, sparseLayout
   return limit.map((l) => ({ specs, blockSize: layout.blockSize, wideHeaders: layout.wideHeaders, limit: Math.max(64 * 1024, l) }));
 });
 
-describe('sparse images vs simg2simg / simg2img', () => {
+describe('sparse images vs simg2simg / simg2img', needs('simg2simg', 'simg2img'), () => {
   it('resparse pieces are byte-identical to simg2simg; simg2img rebuilds the image; to-raw and CRC agree', async () => {
     await fc.assert(
       fc.asyncProperty(sparseCases, async ({ specs, blockSize, wideHeaders, limit }) => {
@@ -169,7 +170,7 @@ describe('sparse images vs simg2simg / simg2img', () => {
   });
 });
 
-describe('small limits (below 64 KiB, down to the minimum) vs simg2simg', () => {
+describe('small limits (below 64 KiB, down to the minimum) vs simg2simg', needs('simg2simg'), () => {
   it('matches byte for byte, including the zero-length runs of libsparse\'s second resparse pass', async () => {
     await fc.assert(
       fc.asyncProperty(sparseSpecs, sparseLayout, fc.integer({ min: 0, max: 70_000 }), async (specs, layout, extra) => {
@@ -208,14 +209,14 @@ describe('small limits (below 64 KiB, down to the minimum) vs simg2simg', () => 
 });
 
 describe('edge cases', () => {
-  it('an empty raw file matches img2simg', async () => {
+  it('an empty raw file matches img2simg', needs('img2simg'), async () => {
     const rawPath = write(tmp.dir, 'empty.raw', Buffer.alloc(0));
     await rawToSparse(rawPath, `${tmp.dir}/empty.ours`);
     img2simg(rawPath, `${tmp.dir}/empty.aosp`);
     expect(readFileSync(`${tmp.dir}/empty.ours`).equals(readFileSync(`${tmp.dir}/empty.aosp`))).toBe(true);
   });
 
-  it('a DONT_CARE-only image resparses to one skip-only piece, like simg2simg', async () => {
+  it('a DONT_CARE-only image resparses to one skip-only piece, like simg2simg', needs('simg2simg'), async () => {
     const img = buildSparse([{ type: 'dont-care', blocks: 100000 }]);
     const path = write(tmp.dir, 'skip.simg', img);
     const ours = splitImage(path, blocksFromSparse(await readSparseFile(path)), 64 * 1024);
@@ -226,7 +227,7 @@ describe('edge cases', () => {
     expect(readFileSync(`${tmp.dir}/skip.ours`).equals(theirs[0]!)).toBe(true);
   });
 
-  it('adjacent FILL chunks with the same value merge (one chunk in the pieces), as in libsparse', async () => {
+  it('adjacent FILL chunks with the same value merge (one chunk in the pieces), as in libsparse', needs('simg2simg'), async () => {
     const img = buildSparse([
       { type: 'fill', blocks: 10, value: 7 },
       { type: 'fill', blocks: 10, value: 7 },
@@ -241,7 +242,7 @@ describe('edge cases', () => {
     expect(readFileSync(`${tmp.dir}/merge.ours`).equals(theirs[0]!)).toBe(true);
   });
 
-  it('an unsplittable overflowing last run leaves an empty trailing piece, as libsparse does', async () => {
+  it('an unsplittable overflowing last run leaves an empty trailing piece, as libsparse does', needs('simg2simg'), async () => {
     // budget = limit - 56 = 65553; the RAW run costs 12 (gap) + 12 + 65536 > budget, but the split
     // point (65553 - 12, aligned down) is the whole run, so it moves whole and a 40-byte piece follows.
     const img = buildSparse([

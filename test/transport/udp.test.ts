@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import {
   UdpHostSession,
 } from '../../src/transport/udp-protocol.js';
 import { listenUdpDevice } from '../../src/transport/udp-server.js';
+import { needs, peerPath } from '../helpers/peers.js';
 
 const hex = (b: Buffer): string => b.toString('hex');
 const pkt = (id: number, flags: number, seq: number, data: string | Buffer = ''): Buffer =>
@@ -201,7 +202,7 @@ describe('UDP host transport (in-memory network)', () => {
 
 function runFastboot(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('/usr/bin/fastboot', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(peerPath('fastboot'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -264,7 +265,7 @@ describe('UDP over real sockets with the emulated device', () => {
     expect(['udp.refused', 'udp.no-answer']).toContain(e.code); // refused where ICMP unreachable comes back (Linux loopback)
   });
 
-  it.skipIf(!existsSync('/usr/bin/fastboot'))('AOSP fastboot (udp:) talks to the UDP device side', async () => {
+  it('AOSP fastboot (udp:) talks to the UDP device side', needs('fastboot'), async () => {
     await withServer(async (address) => {
       const r = await runFastboot(['-s', address, 'getvar', 'product']);
       expect(r.code, r.out).toBe(0);
@@ -272,7 +273,7 @@ describe('UDP over real sockets with the emulated device', () => {
     });
   });
 
-  it.skipIf(!existsSync('/usr/bin/fastboot'))('AOSP fastboot flashes over UDP (continuation packets) through the UDP device side', async () => {
+  it('AOSP fastboot flashes over UDP (continuation packets) through the UDP device side', needs('fastboot'), async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'miflash-udp-'));
     try {
       const img = randomBytes(300 * 1024 + 5);
