@@ -1,5 +1,8 @@
 // Ends the run with one line about the reference tools (test/helpers/peers.ts):
 // which are missing, how many tests were skipped for them, and how to install them.
+// Under `npm test`, scripts/run-tests.js prints the line itself (after vitest's
+// other reporters have finished) from the file named by MIFLASH_PEERS_SUMMARY.
+import { writeFileSync } from 'node:fs';
 import type { Reporter, TestModule, Vitest } from 'vitest/node';
 import { aptGetCommand, PEER_NAMES, peerTag, type PeerName } from './peers.js';
 
@@ -13,10 +16,13 @@ export default class PeersReporter implements Reporter {
   }
 
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
-    if (this.missing.length === 0) {
-      console.log(`reference tools: all found (${PEER_NAMES.join(', ')}); no test skipped for a missing one`);
-      return;
-    }
+    const line = this.summary(modules);
+    if (process.env.MIFLASH_PEERS_SUMMARY) writeFileSync(process.env.MIFLASH_PEERS_SUMMARY, `${line}\n`);
+    else console.log(line);
+  }
+
+  private summary(modules: ReadonlyArray<TestModule>): string {
+    if (this.missing.length === 0) return `reference tools: all found (${PEER_NAMES.join(', ')}); no test skipped for a missing one`;
     let skipped = 0;
     const byPeer = new Map<PeerName, number>(this.missing.map((n) => [n, 0]));
     for (const m of modules) {
@@ -27,6 +33,6 @@ export default class PeersReporter implements Reporter {
       }
     }
     const list = [...byPeer].map(([n, k]) => `${n} (${k})`).join(', ');
-    console.log(`reference tools: ${skipped} test${skipped === 1 ? '' : 's'} skipped, missing ${list} - install with: ${aptGetCommand(this.missing)}`);
+    return `reference tools: ${skipped} test${skipped === 1 ? '' : 's'} skipped, missing ${list} - install with: ${aptGetCommand(this.missing)}`;
   }
 }

@@ -114,15 +114,18 @@ export function aptGetCommand(names: readonly PeerName[]): string {
 }
 
 export const peerTag = (name: PeerName): string => `peer:${name}`;
-/** One vitest tag per peer; the tag of a missing peer skips every test carrying it. */
-export function peerTagDefinitions(probe: PeerProbe): { name: string; description: string; skip: boolean }[] {
+/**
+ * One vitest tag per peer; the tag of a missing peer skips every test carrying it.
+ * A present peer's tag sets no `skip` at all: vitest merges the options of a
+ * test's tags, and `skip: false` from one would undo `skip: true` from another.
+ */
+export function peerTagDefinitions(probe: PeerProbe): { name: string; description: string; skip?: true }[] {
   return PEER_NAMES.map((name) => {
     const p = probe[name];
-    return {
-      name: peerTag(name),
-      description: `needs ${name} (${PEERS[name].what}; Debian package ${PEERS[name].debPackage})${'missing' in p ? ` - missing: ${p.missing}` : ''}`,
-      skip: 'missing' in p,
-    };
+    const description = `needs ${name} (${PEERS[name].what}; Debian package ${PEERS[name].debPackage})`;
+    return 'missing' in p
+      ? { name: peerTag(name), description: `${description} - missing: ${p.missing}`, skip: true }
+      : { name: peerTag(name), description };
   });
 }
 
