@@ -6,12 +6,11 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AOSP_FASTBOOT, REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
+import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
+import { needs } from '../helpers/peers.js';
 
 const tmp = tempDir('miflash-fb-parity-');
 afterAll(() => tmp.cleanup());
-const haveAosp = existsSync(AOSP_FASTBOOT);
-if (!haveAosp) console.warn(`skipping AOSP client parity: ${AOSP_FASTBOOT} is not installed (Debian package fastboot)`);
 
 function miflash(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const { ANDROID_SERIAL: _a, FASTBOOT_DEVICE: _f, ...env } = process.env;
@@ -71,7 +70,7 @@ async function both(args: string[], extra: string[] = []): Promise<{ aosp: strin
   }
 }
 
-describe.skipIf(!haveAosp)('same conversation as the AOSP client (v29)', () => {
+describe('same conversation as the AOSP client (v29)', needs('fastboot'), () => {
   it('getvar all: the same lines on stderr ("(bootloader) NAME:VALUE", then "all: "), nothing on stdout', async () => {
     const { emu } = await device();
     try {

@@ -1,10 +1,10 @@
 // The reference-tool registry itself: PATH lookup, the identity check, hiding,
 // and the messages a user or CI sees when a tool is missing.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { aptGetCommand, findOnPath, needs, PEER_NAMES, peerTagDefinitions, probePeers, requiredPeersError } from './peers.js';
+import { aptGetCommand, findOnPath, needs, PEER_NAMES, PEERS, peerTagDefinitions, probePeers, requiredPeersError } from './peers.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'miflash-peers-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -62,5 +62,29 @@ describe('peer registry', () => {
     expect(message).toMatch(/\nInstall: sudo apt-get install -y fastboot android-sdk-libsparse-utils$/);
     const present = Object.fromEntries(PEER_NAMES.map((n) => [n, { path: `/x/${n}` }])) as ReturnType<typeof probePeers>;
     expect(requiredPeersError(present)).toBeNull();
+  });
+});
+
+/** Every .ts file under test/. */
+function testSources(dir = path.resolve(import.meta.dirname, '..')): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? testSources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
+}
+
+describe('tests reach reference tools only through the registry', () => {
+  it('no test spawns a registered tool by literal name or path, or checks for it with existsSync', () => {
+    // A literal spawn dodges the up-front probe: without the tool it fails or times out instead of
+    // skipping; a hand-made existsSync check skips silently, even on CI.
+    const names = Object.keys(PEERS).join('|');
+    const literal = new RegExp(`\\b(spawn|spawnSync|execFile|execFileSync|execFileAsync|execSync|exec)\\(\\s*['"\`](/usr/bin/)?(${names})\\b`);
+    const bad: string[] = [];
+    for (const file of testSources().filter((f) => f !== import.meta.filename)) {
+      const text = readFileSync(file, 'utf8');
+      text.split('\n').forEach((line, i) => {
+        if (literal.test(line) || /AOSP_FASTBOOT|existsSync\(['"]\/usr\/bin\//.test(line)) bad.push(`${path.relative(process.cwd(), file)}:${i + 1}: ${line.trim()}`);
+      });
+    }
+    expect(bad, 'use peerPath(name) inside a test marked needs(name)').toEqual([]);
   });
 });
