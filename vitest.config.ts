@@ -1,10 +1,11 @@
+import os from 'node:os';
 import { defineConfig } from 'vitest/config';
 import { peerTagDefinitions, probePeers, requiredPeersError } from './test/helpers/peers.js';
 
 // Reference tools are looked up once, here: tests tagged with a missing one are
 // skipped (see test/helpers/peers.ts); CI sets MIFLASH_REQUIRE_PEERS=1 so a
 // missing one fails the run instead.
-const peers = probePeers();
+const peers = await probePeers();
 if (process.env.MIFLASH_REQUIRE_PEERS === '1') {
   const problem = requiredPeersError(peers);
   if (problem) {

@@ -10,11 +10,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { spawnCliEmulator } from '../helpers/emulator.js';
 import { runMiflash } from '../helpers/fake-fastboot.js';
 import { REPO_ROOT } from '../helpers/emulator.js';
+import { needs, peerPath } from '../helpers/peers.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'miflash-device-ux-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const SCRIPT = '/usr/bin/script';
 const MIFLASH = `${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(REPO_ROOT, 'bin/miflash.js'))}`;
 
 /** Environment of a person's terminal: no CI marker, no forced or disabled colour. */
@@ -27,7 +27,7 @@ function terminalEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 async function onPty(commandLine: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; screen: string }> {
   const { spawn } = await import('node:child_process');
   // A pty made by `script` without a terminal of its own has no size: give it one, as a real terminal has.
-  const child = spawn(SCRIPT, ['-qec', `stty cols 100 rows 40; ${commandLine}`, '/dev/null'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(peerPath('script'), ['-qec', `stty cols 100 rows 40; ${commandLine}`, '/dev/null'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let screen = '';
   child.stdout.on('data', (d: Buffer) => (screen += d.toString()));
   child.stderr.on('data', (d: Buffer) => (screen += d.toString()));
@@ -141,7 +141,7 @@ describe('help', () => {
   });
 });
 
-describe.skipIf(!existsSync(SCRIPT))('on a pseudo-terminal', () => {
+describe('on a pseudo-terminal', needs('script'), () => {
   it('devices with nothing on USB explains why, on the terminal only', async () => {
     const tty = await onPty(`${MIFLASH} devices`, terminalEnv());
     expect(tty.code).toBe(0);

@@ -8,12 +8,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bufferReader, readSuperMetadata, type LpMetadata } from '../../src/lp/index.js';
-import { AOSP_FASTBOOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
+import { runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
+import { needs } from '../helpers/peers.js';
 import { superEmptyAB } from '../lp/fixtures.js';
 import { makeZip } from '../rom/helpers.js';
-
-const HAVE_FASTBOOT = existsSync(AOSP_FASTBOOT);
-if (!HAVE_FASTBOOT) console.log(`skipped: fastbootd tests need the AOSP client at ${AOSP_FASTBOOT} (Debian package fastboot)`);
 
 const MiB = 1024 * 1024;
 const tmp = tempDir('miflash-aosp-fastbootd-');
@@ -37,17 +35,16 @@ const logSince = (mark: number): string[] => readFileSync(logFile, 'utf8').trimE
 const logLength = (): number => (existsSync(logFile) ? readFileSync(logFile, 'utf8').trimEnd().split('\n').length : 0);
 const fb = (args: string[]): ReturnType<typeof runAospFastboot> => runAospFastboot(emu.port, args, 60_000);
 
-beforeAll(async () => {
-  if (!HAVE_FASTBOOT) return;
-  emu = await spawnCliEmulator(['--store', store, '--slots', 'a,b', '--dynamic-partitions', '--partition', 'super=64M', '--partition', 'boot_a=2M', '--max-download-size', '2M', '--log', logFile]);
-});
-
 afterAll(async () => {
   await emu?.stop();
   tmp.cleanup();
 });
 
-describe.skipIf(!HAVE_FASTBOOT)('AOSP fastboot v29 against the emulator in fastbootd', () => {
+describe('AOSP fastboot v29 against the emulator in fastbootd', needs('fastboot'), () => {
+  beforeAll(async () => {
+    emu = await spawnCliEmulator(['--store', store, '--slots', 'a,b', '--dynamic-partitions', '--partition', 'super=64M', '--partition', 'boot_a=2M', '--max-download-size', '2M', '--log', logFile]);
+  });
+
   it('reboot fastboot: the client sees is-userspace yes; reboot bootloader goes back', async () => {
     const r = await fb(['reboot', 'fastboot']);
     expect(r.code, r.stderr).toBe(0);

@@ -3,14 +3,14 @@
 // AOSP client's own quirks (id left zero, dtb_addr template in v0/v1 padding),
 // and the refusals.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../../src/errors.js';
+import { needs, peerPath } from '../helpers/peers.js';
 import { DEFAULT_BOOT_LAYOUT, loadBootableImage, mkbootimg, setBootCmdline, withOsPatchLevel, withOsVersion } from '../../src/fastboot/bootimg.js';
 
-const MKBOOTIMG = '/usr/bin/mkbootimg';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'miflash-bootimg-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -49,7 +49,7 @@ function comparable(img: Buffer, version: number, parts: string): Buffer {
   return c;
 }
 
-describe.skipIf(!existsSync(MKBOOTIMG))('boot images against Debian mkbootimg', () => {
+describe('boot images against Debian mkbootimg', needs('mkbootimg'), () => {
   const cases: Array<{ v: number; parts: 'k' | 'kr' | 'krs' | 'krsd'; extra: string[]; layout?: Partial<typeof DEFAULT_BOOT_LAYOUT> }> = [
     { v: 0, parts: 'k', extra: [] },
     { v: 0, parts: 'krs', extra: ['--cmdline', 'console=ttyMSM0 androidboot.hardware=qcom', '--os_version', '11.0.3', '--os_patch_level', '2024-05-05'] },
@@ -63,7 +63,7 @@ describe.skipIf(!existsSync(MKBOOTIMG))('boot images against Debian mkbootimg', 
       if (c.parts.includes('r')) args.push('--ramdisk', file('r', ramdisk));
       if (c.parts.includes('s')) args.push('--second', file('s', second));
       if (c.parts.includes('d')) args.push('--dtb', file('d', dtb));
-      execFileSync(MKBOOTIMG, args);
+      execFileSync(peerPath('mkbootimg'), args);
       const ref = readFileSync(out);
       let osVersion = 0;
       const osv = c.extra.indexOf('--os_version');

@@ -3,10 +3,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../../../src/rom/script/tools/index.js';
 import { ToolLimitError, UnsupportedToolError } from '../../../src/rom/script/tools/errors.js';
-import { fastbootText, hasPeer, mismatches, samples, skipLine, type Case } from './oracle.js';
+import { needs } from '../../helpers/peers.js';
+import { fastbootText, mismatches, samples, type Case } from './oracle.js';
 
-const peer = hasPeer('gawk');
-if (!peer) console.log(skipLine('gawk'));
 const FILES: Record<string, string> = { f1: 'anti: 3\nproduct: lmi\n' };
 const ours = (c: Case) => runTool(c.argv, c.input, { readFile: (p) => FILES[p] });
 const check = (cases: Case[]) =>
@@ -31,7 +30,7 @@ const actions = [
 const program = fc.tuple(fc.constantFrom(...patterns), fc.constantFrom(...actions)).map(([p, a]) => (a.startsWith('{') ? `${p} ${a}` : `${p} ${a}`).trim());
 const fsOpt = fc.constantFrom([], ['-F', ':'], ['-F', ': '], ['-F', ':[ \\t]*'], ['-F', 't'], ['-F', ' '], ['-F', '.'], ['-v', 'OFS=-'], ['-v', 'x=3']);
 
-describe.skipIf(!peer)('awk against gawk', () => {
+describe('awk against gawk', needs('gawk', 'bash'), () => {
   it('generated programs on fastboot-like output', () => {
     const gen = fc.tuple(fsOpt, program, fastbootText).map(([o, p, input]) => ({ argv: ['awk', ...o, p], input }));
     check(samples(gen, N * 2));

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { runTool } from '../../../src/rom/script/tools/index.js';
 import { UnsupportedToolError } from '../../../src/rom/script/tools/errors.js';
 import { corpusCommands } from './corpus.js';
-import { fastbootText, hasPeer, mismatches, samples, type Case } from './oracle.js';
+import { needs } from '../../helpers/peers.js';
+import { fastbootText, mismatches, samples, type Case } from './oracle.js';
 
 const FILES: Record<string, string> = { f1: 'anti: 3\nproduct: lmi\n', f2: 'x' };
 const refused = (e: unknown) => e instanceof UnsupportedToolError;
@@ -22,7 +23,7 @@ const range = fc.oneof(
 const list = fc.array(range, { minLength: 1, maxLength: 3 }).map((r) => r.join(','));
 const files = fc.subarray(['f1', 'f2', '-', 'nofile'], { maxLength: 2 });
 
-describe.skipIf(!hasPeer('cut'))('coreutils against the real ones', () => {
+describe('coreutils against the real ones', needs('coreutils', 'bash'), () => {
   it('cut: corpus lines and generated lists, fields, delimiters', () => {
     const corpus = corpusCommands('cut');
     expect(corpus.length).toBeGreaterThan(0);
@@ -52,7 +53,7 @@ describe.skipIf(!hasPeer('cut'))('coreutils against the real ones', () => {
   });
 });
 
-describe.skipIf(!hasPeer('sed'))('sed against GNU sed 4.9', () => {
+describe('sed against GNU sed 4.9', needs('sed', 'bash'), () => {
   const re = fc.constantFrom('a', '[0-9]', '[0-9]*', 'x*', '\\.', '^', '$', ':', ' *', '\\(a\\)', '[a-z]\\+', 'product', '^product: ', '\\(.\\)\\(.\\)');
   const repl = fc.constantFrom('', 'X', '&&', '\\1', '[&]', '\\n', 'a\\/b');
   const sflags = fc.constantFrom('', 'g', 'p', '2', '2g', 'I', 'gp');
@@ -106,7 +107,7 @@ describe.skipIf(!hasPeer('sed'))('sed against GNU sed 4.9', () => {
   });
 });
 
-describe.skipIf(!hasPeer('tr'))('tr against coreutils', () => {
+describe('tr against coreutils', needs('coreutils', 'bash'), () => {
   it('generated sets and options on fastboot-like output', () => {
     const set = fc.constantFrom('a-z', 'A-Z', '.', '\\r', '\\n', '[:digit:]', '[:upper:]', '[:space:]', 'abc', ': ', '0-9', '\\015', '[=a=]', 'xy');
     const set2 = fc.constantFrom('A-Z', 'a-z', '_', '[x*]', '[x*2]', 'XYZ', '\\n', '', '-', '[.*3]ab');
@@ -117,7 +118,7 @@ describe.skipIf(!hasPeer('tr'))('tr against coreutils', () => {
   });
 });
 
-describe.skipIf(!hasPeer('sort'))('sort and uniq against coreutils', () => {
+describe('sort and uniq against coreutils', needs('coreutils', 'bash'), () => {
   it('generated options on fastboot-like output', () => {
     const sortArgs = fc.oneof(
       fc.subarray(['-n', '-r', '-u', '-s', '-f', '-b']),

@@ -3,13 +3,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../../../src/rom/script/tools/index.js';
 import { UnsupportedToolError } from '../../../src/rom/script/tools/errors.js';
-import { hasPeer, mismatches, samples, type Case } from './oracle.js';
+import { needs } from '../../helpers/peers.js';
+import { mismatches, samples, type Case } from './oracle.js';
 
 const refused = (e: unknown) => e instanceof UnsupportedToolError;
 const check = (cases: Case[]) => expect(mismatches(cases, (c) => runTool(c.argv, c.input, {}), { refusal: refused })).toEqual([]);
 const N = Number(process.env.ORACLE_RUNS ?? 60);
 
-describe.skipIf(!hasPeer('date'))('date and expr against coreutils', () => {
+describe('date and expr against coreutils', needs('coreutils', 'bash'), () => {
   it('date -d with the spellings security-patch gates use, and formats', () => {
     const d2 = (a: number, b: number) => fc.integer({ min: a, max: b }).map((n) => String(n).padStart(2, '0'));
     const when = fc.oneof(

@@ -3,13 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { runTool } from '../../../src/rom/script/tools/index.js';
 import { ToolLimitError, UnsupportedToolError } from '../../../src/rom/script/tools/errors.js';
 import { corpusCommands } from './corpus.js';
-import { fastbootText, hasPeer, mismatches, samples, skipLine, type Case } from './oracle.js';
+import { needs } from '../../helpers/peers.js';
+import { fastbootText, mismatches, samples, type Case } from './oracle.js';
 
 const ours = (argv: string[], input: string, files: Record<string, string> = {}) =>
   runTool(argv, input, { readFile: (p) => files[p] });
-
-const peer = hasPeer('grep');
-if (!peer) console.log(skipLine('grep'));
 
 /** Patterns from a small BRE/ERE grammar over the alphabet fastboot prints. */
 const lit = fc.constantFrom('a', 'b', 'x', 'p', 'o', 'd', 'u', 'c', 't', ':', ' ', '1', '0', '3', '.', '-', 'product', 'anti', 'yes', 'lmi', 'FAILED', 'version');
@@ -53,7 +51,7 @@ const check = (cases: Case[]) =>
   expect(mismatches(cases, (c) => ours(c.argv, c.input), { refusal: refused })).toEqual([]);
 const N = Number(process.env.ORACLE_RUNS ?? 100);
 
-describe.skipIf(!peer)('grep against GNU grep (LC_ALL=C)', () => {
+describe('grep against GNU grep (LC_ALL=C)', needs('grep', 'bash'), () => {
   it('every grep in the corpus scripts, on fastboot-like output', () => {
     const cmds = corpusCommands('grep');
     expect(cmds.length).toBeGreaterThan(5);

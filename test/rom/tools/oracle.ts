@@ -1,48 +1,18 @@
 // Runs the real GNU / Debian tools as oracles for the pure text tools, under
 // LC_ALL=C and TZ=UTC, and generates fastboot-like input for property tests.
+// The tools are reference tools (test/helpers/peers.ts): a test comparing
+// against one is marked needs(tool, 'bash') - the cases run in one bash script.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-
-const found = new Map<string, boolean>();
-
-/** Whether an executable is on PATH (tests skip with one line when it is not; CI installs them). */
-export function hasPeer(cmd: string): boolean {
-  let ok = found.get(cmd);
-  if (ok === undefined) {
-    ok = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
-    found.set(cmd, ok);
-    if (!ok && process.env.CI) throw new Error(`peer ${cmd} missing in CI: .ci/run must install it`);
-  }
-  return ok;
-}
-
-export const skipLine = (cmd: string) => `skipped: real ${cmd} not installed (apt-get install ${cmd === 'gawk' ? 'gawk' : 'coreutils'})`;
+import { peerPath } from '../../helpers/peers.js';
 
 export interface Real {
   stdout: string;
   stderr: string;
   status: number;
-}
-
-/** Runs argv with `input` on stdin. */
-export function real(argv: readonly string[], input: string, cwd?: string): Real {
-  const r = spawnSync(argv[0]!, argv.slice(1), {
-    input,
-    encoding: 'latin1',
-    cwd,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: 'UTC' },
-  });
-  // A tool that exits before reading its input (usage errors) closes the pipe: not a failure.
-  if (r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE') throw r.error;
-  return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 };
-}
-
-/** Runs a shell command line (for builtins such as dash's test). */
-export function realShell(shell: string, script: string, args: readonly string[] = [], input = ''): Real {
-  return real([shell, '-c', script, 'sh', ...args], input);
 }
 
 const word = fc.constantFrom('lmi', 'raphaelin', 'oxygen', 'land', 'liuqin', 'MSM8953', 'taro', 'yes', 'no', '1', '0', '3', '12', 'a', 'b', 'ufs', 'raw', 'ext4', 'f2fs', '0x1000', '');
@@ -81,7 +51,7 @@ const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * one node spawn): argv with `input` on stdin, files written first into a
  * scratch directory that is the cases' working directory.
  */
-export function realBatch(cases: readonly { argv: readonly string[]; input: string }[], files: Record<string, string> = {}, shell = 'bash'): Real[] {
+export function realBatch(cases: readonly { argv: readonly string[]; input: string }[], files: Record<string, string> = {}, shell: 'bash' | 'dash' = 'bash'): Real[] {
   const dir = mkdtempSync(join(tmpdir(), 'miflash-oracle-'));
   try {
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, 'latin1');
@@ -92,7 +62,7 @@ export function realBatch(cases: readonly { argv: readonly string[]; input: stri
       script += `cat in.${k} | ${c.argv.map(sq).join(' ')} >out.${k} 2>err.${k}; echo $? >rc.${k}\n`;
     });
     writeFileSync(join(dir, 'run.sh'), script);
-    const r = spawnSync(shell, [join(dir, 'run.sh'), dir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: 'UTC' } });
+    const r = spawnSync(peerPath(shell), [join(dir, 'run.sh'), dir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', TZ: 'UTC' } });
     if (r.status !== 0) throw new Error(`oracle batch failed: ${r.stderr}`);
     return cases.map((_, k) => ({
       stdout: readFileSync(join(dir, `out.${k}`), 'latin1'),
@@ -120,7 +90,7 @@ export interface Case {
 export function mismatches(
   cases: readonly Case[],
   ours: (c: Case) => Real,
-  opts: { files?: Record<string, string>; refusal?: (e: unknown) => boolean; shell?: string; wrap?: (c: Case) => string[] } = {},
+  opts: { files?: Record<string, string>; refusal?: (e: unknown) => boolean; shell?: 'bash' | 'dash'; wrap?: (c: Case) => string[] } = {},
 ): unknown[] {
   const want = realBatch(
     cases.map((c) => ({ argv: opts.wrap ? opts.wrap(c) : c.argv, input: c.input })),

@@ -3,9 +3,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../../../src/rom/script/tools/index.js';
 import { UnsupportedToolError } from '../../../src/rom/script/tools/errors.js';
-import { hasPeer, mismatches, samples, type Case, type Real } from './oracle.js';
+import { needs } from '../../helpers/peers.js';
+import { mismatches, samples, type Case, type Real } from './oracle.js';
 
-describe.skipIf(!hasPeer('dash'))("printf as dash's builtin", () => {
+describe("printf as dash's builtin", needs('dash', 'bash'), () => {
   it('generated formats and arguments', () => {
     const piece = fc.constantFrom('%s', '%d', '%i', '%x', '%X', '%o', '%u', '%c', '%b', '%5s', '%-4d|', '%04d', '%+d', '% d', '%.2s', '%#x', '%#o', '%.3d', '%*d', '%%', '\\n', '\\t', '\\101', '\\0101', 'abc', ':', '\\q', '%z');
     const arg = fc.constantFrom('1', '0', '-1', '255', '12abc', 'abc', '', "'A", '0x1f', '010', ' 12', '99999999999999999999', 'a\\tb', 'x\\cy', '\\0101', 'lmi');

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runTool } from '../../../src/rom/script/tools/index.js';
 import { UnsupportedToolError } from '../../../src/rom/script/tools/errors.js';
-import { hasPeer, mismatches, samples, type Case, type Real } from './oracle.js';
+import { needs } from '../../helpers/peers.js';
+import { mismatches, samples, type Case, type Real } from './oracle.js';
 
 const FILES: Record<string, string> = { f1: 'x\n', empty: '' };
 const tokens = fc.constantFrom(
@@ -18,7 +19,7 @@ const ours = (shell: 'dash' | 'bash', argv: string[]): Real => runTool(argv, '',
 const strip = (shell: string) => (r: Real): Real => ({ ...r, stderr: r.stderr.replace(shell === 'dash' ? /^sh: 1: /gm : /^sh: line 1: /gm, '') });
 
 for (const shell of ['dash', 'bash'] as const) {
-  describe.skipIf(!hasPeer(shell))(`test / [ as ${shell}'s builtin`, () => {
+  describe(`test / [ as ${shell}'s builtin`, needs(shell, 'bash'), () => {
     const run = (cases: Case[]) => {
       const bad = mismatches(cases, (c) => ours(shell, c.argv), {
         files: FILES,
