@@ -22,6 +22,9 @@ export default defineConfig({
     hookTimeout: 60_000,
     pool: 'forks',
     setupFiles: ['test/setup.ts'],
+    // One test file per core, not vitest's cores - 1: most tests wait on child processes (the CLI,
+    // `miflash emulate`, reference tools), so a 2-core machine would otherwise run one file at a time.
+    maxWorkers: os.availableParallelism(),
     tags: peerTagDefinitions(peers),
     reporters: ['default', './test/helpers/peers-reporter.ts'],
   },

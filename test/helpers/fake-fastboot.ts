@@ -1,16 +1,20 @@
 // Helpers for the ROM flashing tests: run a vendor flash_all.sh under a real
 // shell with the fake `fastboot` (test/helpers/fake-fastboot-bin/fastboot)
 // first on PATH, turn its argument log into the device commands a real
-// fastboot would send, run `miflash` itself, and start `miflash emulate` for a
-// synthetic ROM.
+// fastboot would send, run `miflash` itself, and start the emulated device
+// `miflash emulate` runs for a synthetic ROM.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import type { SyntheticRom } from '../../src/rom/synthetic.js';
-import { REPO_ROOT, spawnCliEmulator } from './emulator.js';
+import { Command } from 'commander';
+import { registerEmulate } from '../../src/cli/commands/emulate.js';
+import { toEmulatorOptions, type EmulateCliOptions } from '../../src/emulator/fastboot/cli.js';
+import { startFastbootEmulator } from '../../src/emulator/fastboot/index.js';
+import { REPO_ROOT } from './emulator.js';
 
 export const FAKE_FASTBOOT_DIR = path.join(REPO_ROOT, 'test/helpers/fake-fastboot-bin');
 /** What `$*` / `%*` carries in the vendor run: lines without it are not vendor content. */
@@ -141,24 +145,39 @@ export interface RomEmulator {
   stop(): Promise<void>;
 }
 
-/** `miflash emulate` with the ROM's partitions (and any extra flags: --var, --slots, --product, ...). */
+/**
+ * The device `miflash emulate` would be with the ROM's partitions (and any extra flags: --var, --slots,
+ * --product, --fail-on, ...), run in this process: the same flag parsing and device, without starting
+ * a node process per emulator (the ROM tests start dozens; test/emulator/ covers the command itself).
+ */
 export async function emulatorForRom(rom: Pick<SyntheticRom, 'partitions' | 'product'>, extra: string[] = []): Promise<RomEmulator> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'miflash-romemu-'));
-  const logFile = path.join(dir, 'commands.log');
   const store = path.join(dir, 'store');
-  const args = ['--store', store, '--log', logFile, '--product', rom.product, ...rom.partitions.flatMap((p) => ['--partition', `${p.name}=${p.size}`]), ...extra];
-  const emu = await spawnCliEmulator(args);
-  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').filter(Boolean) : []);
+  const args = ['--store', store, '--product', rom.product, ...rom.partitions.flatMap((p) => ['--partition', `${p.name}=${p.size}`]), ...extra];
+  const emu = await startFastbootEmulator('tcp:127.0.0.1:0', toEmulatorOptions(emulateFlags(args)));
+  const log = () => [...emu.log];
   return {
     address: emu.address,
     store,
     log,
     writes: () => log().filter((l) => !l.startsWith('getvar:')),
     stop: async () => {
-      await emu.stop();
+      await emu.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** `miflash emulate` flags parsed by the command's own definition. */
+function emulateFlags(args: string[]): EmulateCliOptions {
+  const program = new Command().exitOverride();
+  registerEmulate(program);
+  let parsed: EmulateCliOptions | undefined;
+  program.commands.find((c) => c.name() === 'emulate')!.action((o: EmulateCliOptions) => {
+    parsed = o;
+  });
+  program.parse(['emulate', '--listen', 'tcp:127.0.0.1:0', ...args], { from: 'user' });
+  return parsed!;
 }
 
 /** Replace a file in a synthetic ROM and keep md5sum.xml and crclist.txt consistent with it. */
