@@ -84,6 +84,8 @@ export interface RunPlanOptions {
   tmpDir?: string;
   /** AOSP client options for `update` steps (miflash update ZIP): --slot, --skip-secondary, --force, --set-active, --disable-fastboot-info. */
   update?: UpdateStepOptions;
+  /** Where -w / format look for mke2fs / mkfs.f2fs (default: $PATH and the sbin folders; [] = none, they erase only). */
+  mkfsSearchPath?: readonly string[];
 }
 
 export interface UpdateStepOptions {
@@ -724,7 +726,13 @@ async function perform(s: PlanStep, c: PerformContext): Promise<void> {
       await wipeWithNote(client, '-w', c);
       return;
     case 'format':
-      await formatCommand(client, s.partition, { onEvent: c.onFb, ...(s.fsType ? { fsType: s.fsType } : {}), ...(sparseLimit !== undefined ? { sparseLimit } : {}), ...(signal ? { signal } : {}) });
+      await formatCommand(client, s.partition, {
+        onEvent: c.onFb,
+        ...(s.fsType ? { fsType: s.fsType } : {}),
+        ...(sparseLimit !== undefined ? { sparseLimit } : {}),
+        ...(signal ? { signal } : {}),
+        ...(c.opts.mkfsSearchPath ? { searchPath: c.opts.mkfsSearchPath } : {}),
+      });
       return;
     case 'update': {
       // update-super reboots into fastbootd: the link follows the device and the run goes on with the new client.
@@ -765,7 +773,15 @@ async function perform(s: PlanStep, c: PerformContext): Promise<void> {
 }
 
 async function wipeWithNote(client: FastbootClient, what: string, c: PerformContext): Promise<void> {
-  const note = wipeNote(await wipeUserData(client, c.onFb, { ...(c.opts.sparseLimit !== undefined ? { sparseLimit: c.opts.sparseLimit } : {}), ...(c.opts.signal ? { signal: c.opts.signal } : {}) }), what);
+  const o = c.opts;
+  const note = wipeNote(
+    await wipeUserData(client, c.onFb, {
+      ...(o.sparseLimit !== undefined ? { sparseLimit: o.sparseLimit } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.mkfsSearchPath ? { searchPath: o.mkfsSearchPath } : {}),
+    }),
+    what,
+  );
   if (note) c.emit({ event: 'message', level: 'warning', source: 'miflash', text: note });
 }
 

@@ -12,10 +12,10 @@ import { PlanEventSchema, type PlanEvent } from '../../src/plan/events.js';
 import { emulatorForRom, runMiflash } from '../helpers/fake-fastboot.js';
 import { FIXTURES } from '../rom/helpers.js';
 import { makeDeflateZip, sparseImage } from '../plan/runner-google-rom.js';
-import { findGenerator } from '../../src/fastboot/mkfs.js';
+import { needs } from '../helpers/peers.js';
 
-// -w builds ext4 / f2fs on the host when mke2fs and mkfs.f2fs are installed; without them it erases and says so.
-const HAVE_MKFS = Boolean((await findGenerator('ext4')) && (await findGenerator('f2fs')));
+// -w builds ext4 / f2fs with the host's mke2fs and mkfs.f2fs (without them it erases and says so:
+// test/plan/runner-reboot.test.ts runs the same flash-all both ways).
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'miflash-google-cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -94,7 +94,7 @@ describe('Google factory image (maguro flash-all.sh)', () => {
     }
   });
 
-  it('flashes bootloader and radio across two reboot-bootloader, then -w update; --json events validate', async () => {
+  it('flashes bootloader and radio across two reboot-bootloader, then -w update; --json events validate', { ...needs('mke2fs', 'mkfs.f2fs'), timeout: 60_000 }, async () => {
     const { root, bootloader, radio, boot, recovery, system } = rom;
     const emu = await tuna();
     try {
@@ -116,29 +116,25 @@ describe('Google factory image (maguro flash-all.sh)', () => {
         'flash:recovery',
         dl(system.sparse),
         'flash:system',
-        ...(HAVE_MKFS
-          ? ['erase:userdata', 'download', 'flash:userdata', 'erase:cache', 'download', 'flash:cache', 'erase:metadata', 'download', 'flash:metadata']
-          : ['erase:userdata', 'erase:cache', 'erase:metadata']),
+        ...['erase:userdata', 'download', 'flash:userdata', 'erase:cache', 'download', 'flash:cache', 'erase:metadata', 'download', 'flash:metadata'],
         'reboot',
       ]);
       const events: PlanEvent[] = r.stdout.trim().split('\n').map((l) => PlanEventSchema.parse(JSON.parse(l)));
       const waits = events.filter((e) => e.event === 'step-end' && e.kind === 'wait-device');
       expect(waits.map((e) => (e as { status: string }).status)).toEqual(['ok', 'ok']);
       const warn = events.filter((e) => e.event === 'message' && e.level === 'warning').map((e) => (e as { text: string }).text);
-      if (HAVE_MKFS) expect(warn.join('\n')).not.toMatch(/not formatted/);
-      else expect(warn.join('\n')).toMatch(/userdata, cache, metadata erased, not formatted/);
+      expect(warn.join('\n')).not.toMatch(/not formatted/);
       expect(events.at(-1)).toMatchObject({ event: 'done', status: 'ok' });
       // What the partitions hold now.
       expect(head(path.join(emu.store, 'bootloader.img'), bootloader.length)).toEqual(bootloader);
       expect(head(path.join(emu.store, 'radio.img'), radio.length)).toEqual(radio);
       expect(head(path.join(emu.store, 'boot.img'), boot.length)).toEqual(boot);
       expect(head(path.join(emu.store, 'system.img'), system.raw.length).equals(system.raw)).toBe(true);
-      if (HAVE_MKFS) expect(head(path.join(emu.store, 'userdata.img'), 2048).readUInt32LE(1024)).toBe(0xf2f52010); // f2fs superblock
-      else expect(head(path.join(emu.store, 'userdata.img'), 1 << 16).every((b) => b === 0)).toBe(true);
+      expect(head(path.join(emu.store, 'userdata.img'), 2048).readUInt32LE(1024)).toBe(0xf2f52010); // f2fs superblock
     } finally {
       await emu.stop();
     }
-  }, 60_000);
+  });
 
   it('--reboot-timeout must be a positive number of seconds (2)', async () => {
     const r = await runMiflash(['-s', 'tcp:127.0.0.1:9', 'flash', work, '--reboot-timeout', 'soon']);

@@ -11,11 +11,10 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bufferReader, emptyImage, MetadataBuilder, readSuperMetadata, type LpMetadata } from '../../src/lp/index.js';
-import { AOSP_FASTBOOT, REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
+import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
 import { makeDeflateZip } from '../plan/runner-google-rom.js';
+import { needs } from '../helpers/peers.js';
 
-const HAVE_FASTBOOT = existsSync(AOSP_FASTBOOT);
-if (!HAVE_FASTBOOT) console.warn(`skipping dynamic-partition parity: the AOSP client ${AOSP_FASTBOOT} is not installed (Debian package fastboot)`);
 const MiB = 1024 * 1024;
 const tmp = tempDir('miflash-dyn-e2e-');
 afterAll(() => tmp.cleanup());
@@ -66,7 +65,7 @@ const writes = (log: string[]) => log.filter((l) => !l.startsWith('getvar:'));
 const notResize0 = (log: string[]) => writes(log).filter((l) => !/^resize-logical-partition:.*:0$/.test(l));
 const extents = (m: LpMetadata) => m.partitions.map((p) => [p.name, m.extents.slice(p.firstExtentIndex, p.firstExtentIndex + p.numExtents).map((e) => [e.targetData, e.numSectors])]);
 
-describe.skipIf(!HAVE_FASTBOOT)('update with super_empty.img: same result as the AOSP client', () => {
+describe('update with super_empty.img: same result as the AOSP client', needs('fastboot'), () => {
   it('boot images in the bootloader, update-super in fastbootd, logical images in their extents; reboot', async () => {
     const a = await device();
     const b = await device();

@@ -18,12 +18,13 @@ import { runPlan } from '../../src/plan/runner.js';
 import { openRom, planForRom } from '../../src/rom/index.js';
 import { withEmulator } from '../helpers/emulator.js';
 import { buildGoogleRom, GOOGLE_PARTITIONS, runGoogle, writes, type GoogleRom, type GoogleRomOptions, type Run } from './runner-google-rom.js';
-import { findGenerator } from '../../src/fastboot/mkfs.js';
 import { execFileSync } from 'node:child_process';
+import { needs, peerPath } from '../helpers/peers.js';
 
-// -w and format build ext4 / f2fs images on the host; without the tools they erase and say so.
-const HAVE_MKFS = Boolean((await findGenerator('ext4')) && (await findGenerator('f2fs')));
-if (!HAVE_MKFS) console.warn('skipping host filesystem checks: mke2fs (e2fsprogs) or mkfs.f2fs (f2fs-tools) is not installed');
+// -w and format build ext4 / f2fs images with the host's mke2fs / mkfs.f2fs (tests marked needs());
+// without them they erase and say so (tests that look nowhere: mkfsSearchPath []).
+const MKFS = needs('mke2fs', 'mkfs.f2fs');
+const NO_MKFS = { mkfsSearchPath: [] };
 /** Downloads of generated filesystems have unpredictable bytes (UUIDs, timestamps): compare their place only. */
 const shape = (log: string[]) => writes(log).map((l) => (l.startsWith('download ') ? 'download' : l));
 const F2FS_MAGIC = 0xf2f52010;
@@ -31,7 +32,7 @@ const EXT4_MAGIC = 0xef53;
 /** e2fsck -fn on a stored ext4 partition: the filesystem miflash flashed is consistent. */
 function e2fsckClean(file: string): boolean {
   try {
-    execFileSync('/sbin/e2fsck', ['-fn', file], { stdio: 'ignore' });
+    execFileSync(peerPath('e2fsck'), ['-fn', file], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
@@ -51,57 +52,59 @@ const dl = (b: Buffer) => `download ${b.length} ${sha(b)}`;
 const ends = (r: Run, kind: string) => r.events.filter((e): e is Extract<PlanEvent, { event: 'step-end' }> => e.event === 'step-end' && e.kind === kind);
 
 describe('a reboot in the middle of the plan', () => {
-  it('Google flash-all: follows both reboot-bootloader, sleeps, then -w update in AOSP order, wipes (erase + format), reboots', async () => {
-    const rom = await googleRom();
-    const r = await runGoogle(rom, { heads: { bootloader: 12 * 1024, radio: 20 * 1024, boot: 16 * 1024, system: rom.systemRaw.length, userdata: 65536, metadata: 65536 } });
-    expect(r.error).toBeUndefined();
-    const z = rom.zipImages;
-    expect(shape(r.log)).toEqual([
-      dl(rom.bootloader),
-      'flash:bootloader',
-      'reboot-bootloader',
-      dl(rom.radio),
-      'flash:radio',
-      'reboot-bootloader',
-      // boot-critical first (boot, recovery, vbmeta), then OS images (system, vendor), as AOSP flashall
-      dl(z['boot.img']!),
-      'flash:boot',
-      dl(z['recovery.img']!),
-      'flash:recovery',
-      dl(z['vbmeta.img']!),
-      'flash:vbmeta',
-      dl(z['system.img']!),
-      'flash:system',
-      dl(z['vendor.img']!),
-      'flash:vendor',
-      ...(HAVE_MKFS
-        ? ['erase:userdata', 'download', 'flash:userdata', 'erase:cache', 'download', 'flash:cache', 'erase:metadata', 'download', 'flash:metadata']
-        : ['erase:userdata', 'erase:cache', 'erase:metadata']),
-      'reboot',
-    ].map((l) => (l.startsWith('download ') ? 'download' : l)));
-    expect(r.connects).toBe(3);
-    // The device is identified again after each reboot, before anything is written to it.
-    const log = r.log;
-    for (const at of log.flatMap((l, i) => (l === 'reboot-bootloader' ? [i] : []))) expect(log[at + 1]).toBe('getvar:serialno');
-    expect(r.heads.bootloader).toEqual(rom.bootloader);
-    expect(r.heads.radio).toEqual(rom.radio);
-    expect(r.heads.boot).toEqual(z['boot.img']);
-    expect(r.heads.system!.equals(rom.systemRaw)).toBe(true);
-    if (HAVE_MKFS) expect(r.heads.userdata!.readUInt32LE(1024)).toBe(F2FS_MAGIC);
-    else expect(r.heads.userdata!.every((b) => b === 0)).toBe(true);
-    const waits = ends(r, 'wait-device');
-    expect(waits.map((w) => w.status)).toEqual(['ok', 'ok']);
-    const starts = r.events.filter((e) => e.event === 'step-start' && e.kind === 'wait-device');
-    expect(starts).toHaveLength(2);
-    expect(ends(r, 'sleep').every((s) => s.durationMs >= 950)).toBe(true);
-    const notes = r.events.filter((e) => e.event === 'message' && e.level === 'warning').map((e) => (e as { text: string }).text);
-    if (HAVE_MKFS) expect(notes.join('\n')).not.toMatch(/-w:/);
-    else expect(notes.join('\n')).toMatch(/-w: userdata, cache, metadata erased, not formatted .*Android creates the filesystem/);
-    expect(r.asked.map((q) => q.kind)).toEqual(['user-data']);
-    const images = [rom.bootloader, rom.radio, ...['boot.img', 'recovery.img', 'vbmeta.img', 'system.img', 'vendor.img'].map((n) => z[n]!)].reduce((n, b) => n + b.length, 0);
-    if (HAVE_MKFS) expect(r.result!.bytesSent).toBeGreaterThan(images);
-    else expect(r.result!.bytesSent).toBe(images);
-  }, 30_000);
+  for (const hostMkfs of [true, false]) {
+    it(`Google flash-all: follows both reboot-bootloader, sleeps, then -w update in AOSP order, wipes (${hostMkfs ? 'erase + format' : 'erase only: no mkfs tools'}), reboots`, { ...(hostMkfs ? MKFS : {}), timeout: 30_000 }, async () => {
+      const rom = await googleRom();
+      const r = await runGoogle(rom, { heads: { bootloader: 12 * 1024, radio: 20 * 1024, boot: 16 * 1024, system: rom.systemRaw.length, userdata: 65536, metadata: 65536 }, ...(hostMkfs ? {} : { run: NO_MKFS }) });
+      expect(r.error).toBeUndefined();
+      const z = rom.zipImages;
+      expect(shape(r.log)).toEqual([
+        dl(rom.bootloader),
+        'flash:bootloader',
+        'reboot-bootloader',
+        dl(rom.radio),
+        'flash:radio',
+        'reboot-bootloader',
+        // boot-critical first (boot, recovery, vbmeta), then OS images (system, vendor), as AOSP flashall
+        dl(z['boot.img']!),
+        'flash:boot',
+        dl(z['recovery.img']!),
+        'flash:recovery',
+        dl(z['vbmeta.img']!),
+        'flash:vbmeta',
+        dl(z['system.img']!),
+        'flash:system',
+        dl(z['vendor.img']!),
+        'flash:vendor',
+        ...(hostMkfs
+          ? ['erase:userdata', 'download', 'flash:userdata', 'erase:cache', 'download', 'flash:cache', 'erase:metadata', 'download', 'flash:metadata']
+          : ['erase:userdata', 'erase:cache', 'erase:metadata']),
+        'reboot',
+      ].map((l) => (l.startsWith('download ') ? 'download' : l)));
+      expect(r.connects).toBe(3);
+      // The device is identified again after each reboot, before anything is written to it.
+      const log = r.log;
+      for (const at of log.flatMap((l, i) => (l === 'reboot-bootloader' ? [i] : []))) expect(log[at + 1]).toBe('getvar:serialno');
+      expect(r.heads.bootloader).toEqual(rom.bootloader);
+      expect(r.heads.radio).toEqual(rom.radio);
+      expect(r.heads.boot).toEqual(z['boot.img']);
+      expect(r.heads.system!.equals(rom.systemRaw)).toBe(true);
+      if (hostMkfs) expect(r.heads.userdata!.readUInt32LE(1024)).toBe(F2FS_MAGIC);
+      else expect(r.heads.userdata!.every((b) => b === 0)).toBe(true);
+      const waits = ends(r, 'wait-device');
+      expect(waits.map((w) => w.status)).toEqual(['ok', 'ok']);
+      const starts = r.events.filter((e) => e.event === 'step-start' && e.kind === 'wait-device');
+      expect(starts).toHaveLength(2);
+      expect(ends(r, 'sleep').every((s) => s.durationMs >= 950)).toBe(true);
+      const notes = r.events.filter((e) => e.event === 'message' && e.level === 'warning').map((e) => (e as { text: string }).text);
+      if (hostMkfs) expect(notes.join('\n')).not.toMatch(/-w:/);
+      else expect(notes.join('\n')).toMatch(/-w: userdata, cache, metadata erased, not formatted .*Android creates the filesystem/);
+      expect(r.asked.map((q) => q.kind)).toEqual(['user-data']);
+      const images = [rom.bootloader, rom.radio, ...['boot.img', 'recovery.img', 'vbmeta.img', 'system.img', 'vendor.img'].map((n) => z[n]!)].reduce((n, b) => n + b.length, 0);
+      if (hostMkfs) expect(r.result!.bytesSent).toBeGreaterThan(images);
+      else expect(r.result!.bytesSent).toBe(images);
+    });
+  }
 
   it('split images inside the zip go out in pieces, like flash (small max-download-size)', async () => {
     const rom = await googleRom({ script: 'fastboot --skip-reboot update image-emu-test1.zip\n', systemBlocks: 200 });
@@ -252,7 +255,7 @@ describe('a reboot in the middle of the plan', () => {
 });
 
 describe('-w and format: filesystems built on the host, as AOSP does', () => {
-  it.skipIf(!HAVE_MKFS)('-w erases userdata, cache and metadata, then flashes a fresh f2fs / ext4 of each partition size (AOSP WipeTask)', async () => {
+  it('-w erases userdata, cache and metadata, then flashes a fresh f2fs / ext4 of each partition size (AOSP WipeTask)', { ...needs('mke2fs', 'mkfs.f2fs', 'e2fsck'), timeout: 60_000 }, async () => {
     const rom = await googleRom({ script: 'fastboot flash metadata radio-emu-1.img\nfastboot -w\n' });
     const clean: Record<string, boolean> = {};
     const r = await runGoogle(rom, {
@@ -271,9 +274,9 @@ describe('-w and format: filesystems built on the host, as AOSP does', () => {
     expect(clean).toEqual({ cache: true, metadata: true });
     expect(r.asked.map((q) => q.kind)).toEqual(['user-data']);
     expect(r.result!.status).toBe('ok');
-  }, 60_000);
+  });
 
-  it.skipIf(!HAVE_MKFS)('format PART and format:ext4 PART: the partition type (or the override) at the partition size', async () => {
+  it('format PART and format:ext4 PART: the partition type (or the override) at the partition size', { ...needs('mke2fs', 'mkfs.f2fs', 'e2fsck'), timeout: 60_000 }, async () => {
     const rom = await googleRom({ script: 'fastboot format userdata\nfastboot format:ext4 vendor\n' });
     let vendorClean = false;
     const r = await runGoogle(rom, { heads: { userdata: 4096 }, check: (emu) => void (vendorClean = e2fsckClean(emu.device.partitionPath('vendor'))) });
@@ -283,7 +286,7 @@ describe('-w and format: filesystems built on the host, as AOSP does', () => {
     expect(vendorClean).toBe(true);
     const notes = r.events.filter((e) => e.event === 'message' && e.level === 'warning');
     expect(notes).toEqual([]);
-  }, 60_000);
+  });
 
   it('a keep-data plan can never wipe, even edited by hand: refused before anything is sent', async () => {
     const rom = await googleRom({ script: 'fastboot flash radio radio-emu-1.img\n' });

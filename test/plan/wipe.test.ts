@@ -6,17 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FastbootClient } from '../../src/fastboot/client.js';
-import { blocksSkippingZeros, findGenerator, generateFilesystem, mke2fsArgs, mkf2fsArgs } from '../../src/fastboot/mkfs.js';
+import { blocksSkippingZeros, generateFilesystem, mke2fsArgs, mkf2fsArgs } from '../../src/fastboot/mkfs.js';
 import { EmulatedFastbootDevice, runFastbootDevice, type FastbootEmulatorOptions } from '../../src/emulator/fastboot/index.js';
 import { createMemoryTransportPair } from '../../src/transport/memory.js';
 import { formatCommand, wipeNote, wipeUserData } from '../../src/plan/wipe.js';
 import { writeFileSync } from 'node:fs';
+import { needs, peerPath } from '../helpers/peers.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'miflash-wipe-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const MiB = 1024 * 1024;
-const HAVE_MKFS = Boolean((await findGenerator('ext4')) && (await findGenerator('f2fs')));
-if (!HAVE_MKFS) console.warn('skipping filesystem generation tests: mke2fs (e2fsprogs) or mkfs.f2fs (f2fs-tools) is not installed');
 
 let n = 0;
 function memoryClient(opts: Partial<FastbootEmulatorOptions> = {}) {
@@ -57,12 +56,12 @@ describe('AOSP generator arguments', () => {
   });
 });
 
-describe.skipIf(!HAVE_MKFS)('filesystems made and flashed', () => {
+describe('filesystems made and flashed', needs('mke2fs', 'e2fsck'), () => {
   it('generates an ext4 of the asked size that e2fsck accepts', async () => {
     const g = await generateFilesystem('ext4', 32 * MiB);
     try {
       const { execFileSync } = await import('node:child_process');
-      execFileSync('/sbin/e2fsck', ['-fn', g.path], { stdio: 'ignore' });
+      execFileSync(peerPath('e2fsck'), ['-fn', g.path], { stdio: 'ignore' });
       expect(g.image.len).toBe(32 * MiB);
     } finally {
       await g.cleanup();
