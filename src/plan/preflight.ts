@@ -163,6 +163,7 @@ export async function checkRomImages(rom: Rom, plan: FlashPlan, opts: PreflightO
   );
   const unexpected = outcomes.find((o) => o.status === 'rejected' && !expected(o.reason));
   if (unexpected) throw (unexpected as PromiseRejectedResult).reason;
+  hashPool().release(); // the flash that follows needs the memory more than idle workers
   await cache.save();
   const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as MiflashError] : []));
   if (failures.length > 0) {

@@ -109,14 +109,14 @@ function throttle(fn: ProgressFn | undefined): ProgressFn {
 }
 
 /** Compressed bytes read at a time. */
-const READ_SIZE = 1 << 20;
+const READ_SIZE = 512 << 10;
 /** Inflated bytes per zlib call: large calls and large writes (16 KiB ones cost a third more time). */
 const INFLATE_CHUNK = 512 << 10;
 /** Bounds on what may be in flight: file writes, and bytes queued to each hashing worker. */
 const MAX_WRITING = 4 << 20;
-const MAX_HASHING = 1 << 20;
+const MAX_HASHING = 512 << 10;
 /** Inflated bytes between two young-generation collections (gc.ts). */
-const GC_EVERY = 16 << 20;
+const GC_EVERY = 4 << 20;
 
 export interface ExtractResult {
   /** Digests (hash.ts) of every regular file written, by path relative to `dest`, computed from the bytes as they were written. */
@@ -266,6 +266,7 @@ export async function extractTar(archive: string, dest: string, opts: { onProgre
     const found = (await archiveMd5.end()).md5;
     if (!found.startsWith(opts.md5Prefix)) throw new CorruptDownloadError(archive, opts.md5Prefix, found);
   }
+  pool.release();
   await makeLinks(archive, dest, links);
   return { digests: done };
 }

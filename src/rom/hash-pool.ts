@@ -48,7 +48,7 @@ interface Lane {
 
 let nextId = 1;
 /** Shared memory per streamed job: what may be queued to its worker, plus a piece of slack. */
-const RING_SIZE = 2 << 20;
+const RING_SIZE = 1 << 20;
 
 export class HashPool {
   private readonly lanes: Lane[] = [];
@@ -153,6 +153,14 @@ export class HashPool {
         entry.job.reject(new Error('digest cancelled'));
       },
     };
+  }
+
+  /** Stops the workers if no job is running or queued (each holds ~10 MiB); the next job starts them again. */
+  release(): void {
+    if (this.jobs.size === 0 && this.queue.length === 0) {
+      for (const lane of this.lanes.splice(0)) lane.terminate();
+      this.rings.length = 0;
+    }
   }
 
   /** Stops every worker (pending jobs fail). The pool can be used again afterwards. */
