@@ -27,18 +27,13 @@ function collector(): Gc | null {
   return gc;
 }
 
-/** Calls a minor GC after every `every` bytes counted, and a full one after every `everyMajor`. */
-export function garbageMeter(every: number, everyMajor = Number(process.env.MIFLASH_GC_MAJOR ?? Infinity)): (bytes: number) => void {
+/** Calls a minor GC after every `every` bytes counted. */
+export function garbageMeter(every: number): (bytes: number) => void {
   let since = 0;
-  let sinceMajor = 0;
   return (bytes) => {
     since += bytes;
-    sinceMajor += bytes;
     if (since < every) return;
     since = 0;
-    if (sinceMajor >= everyMajor) {
-      sinceMajor = 0;
-      collector()?.({ type: 'major' });
-    } else collector()?.({ type: 'minor' });
+    collector()?.({ type: 'minor' });
   };
 }
