@@ -93,13 +93,21 @@ export interface FileDigest {
 }
 
 export interface DigestOptions {
-  /** MD5 only (an archive's name check): no CRC, no sparse parsing. */
+  /** MD5 only (an archive's name check, or one half of a split digest): no CRC, no sparse parsing. */
   md5Only?: boolean;
+  /** Everything but the MD5 (the other half; `md5` is then ''). Two threads can digest one large file. */
+  skipMd5?: boolean;
+}
+
+/** The two halves of a split digest, as one. */
+export function joinDigests(md5Half: FileDigest, rest: FileDigest): FileDigest {
+  if (md5Half.size !== rest.size) throw new Error(`internal: halves of one digest disagree on the size (${md5Half.size} vs ${rest.size})`);
+  return { ...rest, md5: md5Half.md5 };
 }
 
 /** Byte-fed digest of one file of known size. */
 export class FileDigester {
-  private readonly md5: Hash = createHash('md5');
+  private readonly md5: Hash | undefined;
   private crc = 0;
   private done = 0;
   private head = Buffer.alloc(4);
@@ -109,11 +117,13 @@ export class FileDigester {
   constructor(
     private readonly size: number,
     private readonly opts: DigestOptions = {},
-  ) {}
+  ) {
+    this.md5 = opts.skipMd5 ? undefined : createHash('md5');
+  }
 
   update(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.md5.update(chunk);
+    this.md5?.update(chunk);
     if (this.opts.md5Only) {
       this.done += chunk.length;
       return;
@@ -138,7 +148,7 @@ export class FileDigester {
 
   digest(): FileDigest {
     if (this.done !== this.size) throw new Error(`internal: digest of ${this.done} bytes, expected ${this.size}`);
-    const out: FileDigest = { size: this.size, md5: this.md5.digest('hex'), crc32: this.crc >>> 0 };
+    const out: FileDigest = { size: this.size, md5: this.md5?.digest('hex') ?? '', crc32: this.crc >>> 0 };
     if (this.sparse) out.sparse = this.sparse.finish();
     return out;
   }

@@ -37,6 +37,34 @@ function corrupt(path: string): void {
 }
 
 describe('preflight image checks', () => {
+  it('a large image is digested in two halves (MD5 and CRCs on two workers): both are checked', async () => {
+    const syn = await fresh('oxygen');
+    const r0 = await openRom(syn.root);
+    const plan = await planForRom(r0, { mode: 'clean' });
+    const big = join(syn.root, 'images/NON-HLOS.bin');
+    const data = Buffer.alloc(70 << 20);
+    for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+    writeFileSync(big, data);
+    const { createHash } = await import('node:crypto');
+    const { crc32 } = await import('node:zlib');
+    const md5 = createHash('md5').update(data).digest('hex');
+    const crc = (crc32(data) >>> 0).toString(16);
+    const lists = (crcValue: string) => {
+      const crcs = readFileSync(join(syn.root, 'images/crclist.txt'), 'utf8').replace(/^(modem\S*) 0x[0-9a-f]+$/gm, `$1 0x${crcValue}`);
+      writeFileSync(join(syn.root, 'images/crclist.txt'), crcs);
+      const listMd5 = createHash('md5').update(crcs).digest('hex');
+      const xml = readFileSync(join(syn.root, 'md5sum.xml'), 'utf8')
+        .replace(/(name="NON-HLOS\.bin">)[0-9a-f]+/, `$1${md5}`)
+        .replace(/(name="crclist\.txt">)[0-9a-f]+/, `$1${listMd5}`);
+      writeFileSync(join(syn.root, 'md5sum.xml'), xml);
+    };
+    lists(crc);
+    const ok = await checkRomImages(await openRom(syn.root), plan, { limit: LIMIT });
+    expect(ok.images.find((i) => i.file === 'images/NON-HLOS.bin')).toMatchObject({ md5: 'ok', crc: 'ok', size: 70 << 20 });
+    lists('12345678');
+    await expect(checkRomImages(await openRom(syn.root), plan, { limit: LIMIT })).rejects.toThrow(/NON-HLOS\.bin.*CRC-32.*expected 0x12345678, found 0x/);
+  });
+
   it('a consistent synthetic ROM passes: md5, crc and sparse crc/piece counts all verified', async () => {
     const syn = await fresh();
     const r = await openRom(syn.root);

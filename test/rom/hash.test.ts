@@ -11,7 +11,7 @@ import { crc32 as zcrc } from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DigestCache, identityOf } from '../../src/rom/digest-cache.js';
-import { crc32Combine, crc32Repeat, digestFile, FileDigester, type FileDigest } from '../../src/rom/hash.js';
+import { crc32Combine, crc32Repeat, digestFile, FileDigester, joinDigests, type FileDigest } from '../../src/rom/hash.js';
 import { HashPool } from '../../src/rom/hash-pool.js';
 import { parseSparseBuffer } from '../../src/sparse/parse.js';
 import { sparseCrc } from '../../src/sparse/convert.js';
@@ -122,6 +122,21 @@ describe('FileDigester', () => {
     const d = new FileDigester(short.length);
     d.update(short);
     expect(d.digest().sparse?.valid).toBe(false);
+  });
+
+  it('split in two halves (MD5 alone, everything else) and joined, it is the whole digest', () => {
+    fc.assert(
+      fc.property(sparseSpecs, fc.boolean(), cuts, (chunks, sparse, c) => {
+        const data = sparse ? buildSparse(chunks) : randomBytes(5000 + chunks.length * 777, chunks.length);
+        const half = (opts: { md5Only?: boolean; skipMd5?: boolean }) => {
+          const d = new FileDigester(data.length, opts);
+          d.update(data);
+          return d.digest();
+        };
+        expect(joinDigests(half({ md5Only: true }), half({ skipMd5: true }))).toEqual(digestInPieces(data, c));
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it('digestFile reads a file into the same digest', async () => {
