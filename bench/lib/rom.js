@@ -113,7 +113,7 @@ function writeRaw(path, sizeBytes, dataShare) {
   const data = Math.round((sizeBytes * dataShare) / BLOCK) * BLOCK;
   for (let left = data; left > 0;) { const n = Math.min(left, IO); fillData(buf, n); f.write(buf, n); left -= n; }
   for (let left = sizeBytes - data; left > 0;) { const n = Math.min(left, IO); f.write(zeros, n); left -= n; }
-  return f.close();
+  return { ...f.close(), dataBytes: data };
 }
 
 /** Writes a sparse image; also returns Xiaomi's sparse CRC (CRC-32 over RAW data and expanded FILLs, in chunk order). */
@@ -245,7 +245,7 @@ export function ensureRom(workDir, scale, { log, repoRoot, countPieces }) {
   const stats = {
     images: images.length,
     imageBytes: images.reduce((n, i) => n + i.size, 0),
-    dataBytes: images.reduce((n, i) => n + (i.sparse ? i.rawBytes : i.size), 0),
+    dataBytes: images.reduce((n, i) => n + (i.sparse ? i.rawBytes : i.dataBytes), 0),
     tgzBytes: st.size,
     madeInS: Math.round((performance.now() - t0) / 100) / 10,
   };
