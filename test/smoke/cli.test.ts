@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 const bin = new URL('../../bin/miflash.js', import.meta.url).pathname;
 
@@ -15,22 +14,47 @@ describe('miflash binary', () => {
   });
 
   it('keeps start-up light: --version loads neither the USB stack nor the UI libraries', () => {
-    // A resolve hook (running in Node's loader thread) appends every specifier and the URL it resolved to to a file.
-    const log = join(mkdtempSync(join(tmpdir(), 'miflash-startup-')), 'resolved.txt');
-    const hook = `import { appendFileSync } from 'node:fs';
-      export async function resolve(spec, ctx, next) { const r = await next(spec, ctx); appendFileSync(${JSON.stringify(log)}, spec + '\\t' + r.url + '\\n'); return r; }`;
-    const register = `import { register } from 'node:module';
-      register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));`;
-    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, bin, '--version'], {
-      encoding: 'utf8',
-    });
+    const manifest = JSON.parse(readFileSync(new URL('../../dist/bundle/manifest.json', import.meta.url), 'utf8')) as { chunks: Record<string, string[]> };
+    // With MIFLASH_TRACE=1 the launcher names every chunk it loads; the manifest names the libraries inside each.
+    const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env: { ...process.env, MIFLASH_TRACE: '1' } });
     expect(r.status).toBe(0);
-    const loaded = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]);
-    // Bundled (dist/bundle) or not (dist/cli), a library shows as its specifier or as its sources inside a loaded chunk.
-    const sources = loaded.filter(([, url]) => url.startsWith('file:') && url.includes('/dist/')).map(([, url]) => readFileSync(fileURLToPath(url), 'utf8'));
-    const has = (lib: string) => loaded.some(([spec]) => spec === lib) || sources.some((text) => text.includes(`node_modules/${lib}/`));
-    expect(has('commander')).toBe(true);
-    for (const heavy of ['usb', 'ora', 'chalk', 'yauzl', 'tar', 'zod']) expect(has(heavy), heavy).toBe(false);
+    const loaded = [...r.stderr.matchAll(/^miflash-trace-chunk (\S+) /gm)].map((m) => m[1]!);
+    expect(loaded).toContain('main.cjs');
+    const libs = new Set(loaded.flatMap((c) => manifest.chunks[c] ?? []));
+    expect(libs.has('commander')).toBe(true);
+    for (const heavy of ['usb', 'ora', 'chalk', 'yauzl', 'tar', 'zod', 'fast-xml-parser']) expect(libs.has(heavy), heavy).toBe(false);
+  });
+
+  it('runs from its code cache the second time, and ignores a damaged one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'miflash-code-cache-'));
+    const env = { ...process.env, MIFLASH_CACHE_DIR: dir, MIFLASH_TRACE: '1' };
+    const states = () => {
+      const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env });
+      expect(r.status).toBe(0);
+      expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+      return [...r.stderr.matchAll(/^miflash-trace-chunk \S+ (\S+)$/gm)].map((m) => m[1]);
+    };
+    expect(states()).not.toContain('cached'); // first run: compiled, then saved at exit
+    const files = readdirSync(dir).filter((f) => /^code-.*-version\.bin$/.test(f));
+    expect(files).toHaveLength(1);
+    expect(new Set(states())).toEqual(new Set(['cached']));
+    // Damaged (one byte of V8's data, which V8 itself would not notice and crash on; or the file
+    // cut short): the run compiles as if there were no cache.
+    const file = join(dir, files[0]!);
+    const data = readFileSync(file);
+    data[data.length >> 1] ^= 0x10;
+    writeFileSync(file, data);
+    expect(states()).toContain('compiled'); // the chunk whose data it was
+    writeFileSync(file, data.subarray(0, 100));
+    expect(states()).not.toContain('cached');
+    expect(new Set(states())).toEqual(new Set(['cached'])); // and rewritten
+  });
+
+  it('writes no code cache when MIFLASH_CODE_CACHE=0', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'miflash-code-cache-'));
+    const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env: { ...process.env, MIFLASH_CACHE_DIR: dir, MIFLASH_CODE_CACHE: '0' } });
+    expect(r.status).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('rejects an unknown command with the usage exit code', () => {
