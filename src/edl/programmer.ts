@@ -7,7 +7,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { EdlInputError } from './errors.js';
 import type { MemoryType } from './firehose.js';
 import { FIREHOSE_IMAGE_ID } from './sahara-packets.js';

@@ -3,7 +3,7 @@
 // zod; expressions go through the safe grammar in expr.ts. Errors name the
 // file, line, element and attribute, with the value found.
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { EdlInputError } from './errors.js';
 import { parseExpr, parsePatchValue, type Expr, type PatchValue } from './expr.js';
 

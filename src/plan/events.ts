@@ -1,7 +1,7 @@
 // Events a plan run emits, one schema per event name. `--json` writes them one
 // per line on stdout; the TTY and plain renderers are driven by the same
 // stream. Names and fields are a public contract: add, never rename.
-import { z } from 'zod';
+import { z } from '../zod.js';
 
 const Base = {
   /** The device as the user names it (-s value, usb:PORTPATH, tcp:HOST:PORT). */

@@ -1,7 +1,7 @@
 // The plan format as JSON Schema, generated from the zod schema. The checked-in
 // copy lives in plans/flash-plan.schema.json; test/plan/json-schema.test.ts
 // fails when it is stale (regenerate with UPDATE_PLAN_SCHEMA=1 npx vitest run test/plan).
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { FlashPlanSchema, planRegistry } from './schema.js';
 
 export const PLAN_SCHEMA_ID = 'https://miflash.invalid/plans/flash-plan.schema.json';

@@ -10,7 +10,7 @@
 // terms with the very same tools (src/plan/evaluate.ts), so the two cannot
 // disagree. Nothing here can name a program to run: a tool is one of the
 // interpreter's built-in pure functions, looked up by name.
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { planRegistry } from './registry.js';
 
 // ---- queries: read-only questions the script asks through fastboot ----

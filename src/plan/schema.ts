@@ -2,7 +2,7 @@
 // parsing flash_all*.sh / .bat (src/rom/script) and executed by the runner; it
 // can name partitions, files inside the ROM and fastboot operations, and can
 // never carry a shell command.
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { PredSchema, QueryIdSchema, QuerySchema } from './predicate.js';
 import { planRegistry } from './registry.js';
 

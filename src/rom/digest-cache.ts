@@ -9,7 +9,7 @@ import type { Stats } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import type { FileDigest } from './hash.js';
 
 const VERSION = 1;

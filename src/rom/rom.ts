@@ -4,7 +4,7 @@
 // of every variant and the side-car files.
 import { mkdir, readFile, readdir, realpath, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { BadInputError } from '../errors.js';
 import type { PlanMode } from '../plan/schema.js';
 import { estimateExtractedSize, extractTar, extractZip, md5PrefixFromName, type ProgressFn } from './archive.js';

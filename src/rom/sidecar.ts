@@ -3,7 +3,7 @@
 // images/anti_version.txt, and Google's android-info.txt (§10). Every reader is
 // strict: a malformed line is an error naming the file and line.
 import { XMLParser } from 'fast-xml-parser';
-import { z } from 'zod';
+import { z } from '../zod.js';
 import { BadInputError } from '../errors.js';
 import type { z as Z } from 'zod';
 import type { AndroidInfoRequirementSchema } from '../plan/schema.js';
