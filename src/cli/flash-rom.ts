@@ -69,7 +69,8 @@ function defaultIo(): FlashRomIo {
 
 /** Loads the plan and ROM for `target` (ROM folder/archive, or plan .json + --rom). */
 export async function loadPlan(target: string, options: FlashRomOptions, onProgress?: ProgressFn): Promise<{ plan: FlashPlan; rom: Rom }> {
-  const [{ openRom, planForRom }, { mark }] = await Promise.all([import('../rom/index.js'), import('./trace.js')]);
+  // The two modules, not rom/index.js: its archive exports would load zlib and crypto for a folder too.
+  const [{ openRom }, { planForRom }, { mark }] = await Promise.all([import('../rom/rom.js'), import('../rom/plan-for-rom.js'), import('./trace.js')]);
   mark('rom-modules-loaded');
   const cache = { ...(options.cache ? { cache: options.cache } : {}), ...(onProgress ? { onProgress } : {}) };
   if (/\.json$/i.test(target)) {
@@ -149,7 +150,8 @@ async function nearbyRom(target: string): Promise<string | undefined> {
 /** Runs the plan on every selected device; returns the worst exit code (0 = all fine). */
 export async function flashRom(target: string, options: FlashRomOptions, globals: FlashRomGlobals, io: FlashRomIo = defaultIo()): Promise<number> {
   const json = Boolean(globals.json);
-  const [{ parseSize }, { selectDevices, formatDeviceSpec }] = await Promise.all([import('./size.js'), import('../transport/open.js')]);
+  const [{ parseSize }, { selectDevices, formatDeviceSpec }, { mark }] = await Promise.all([import('./size.js'), import('../transport/open.js'), import('./trace.js')]);
+  mark('flash-command');
   let specs: DeviceSpec[];
   let plan: FlashPlan;
   let rom: Rom;
@@ -165,7 +167,9 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
     if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new BadInputError(`--timeout '${globals.timeout}': expected a positive number of milliseconds`);
     rebootTimeoutMs = parseRebootTimeout(options.rebootTimeout);
     // Unpacking a multi-GB archive takes minutes: show it, as the image checks and transfers are shown.
-    const unpacking = json ? undefined : await archiveProgress(io);
+    // (A folder has nothing to unpack: no renderer, nor its libraries, this early.)
+    const archive = [target, options.rom].some((t) => t !== undefined && /\.(tgz|tar\.gz|tar|zip)$/i.test(t));
+    const unpacking = json || !archive ? undefined : await archiveProgress(io);
     try {
       ({ plan, rom } = options.prebuilt ?? (await loadPlan(target, options, unpacking?.onProgress)));
       unpacking?.end();

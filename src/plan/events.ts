@@ -109,21 +109,8 @@ export type PlanEventOf<N extends PlanEventName> = Extract<PlanEvent, { event: N
 /** Event names, in the order a run emits them (documentation and tests). */
 export const PLAN_EVENT_NAMES = ['plan', 'step-start', 'progress', 'verify', 'step-end', 'message', 'done', 'error'] as const satisfies readonly PlanEventName[];
 
-/** At most this many `progress` (and, separately, `verify`) events per second per device. */
-export const PROGRESS_MAX_PER_SECOND = 10;
-
-/** Drops progress/verify events that come sooner than 1/PROGRESS_MAX_PER_SECOND after the last one of the same name. */
-export function progressThrottle(now: () => number = () => performance.now()): (e: PlanEvent) => boolean {
-  const gap = 1000 / PROGRESS_MAX_PER_SECOND;
-  const last = { progress: -Infinity, verify: -Infinity };
-  return (e) => {
-    if (e.event !== 'progress' && e.event !== 'verify') return true;
-    const t = now();
-    if (t - last[e.event] < gap) return false;
-    last[e.event] = t;
-    return true;
-  };
-}
+// The throttle lives in its own module: the runner needs it, not the schemas above.
+export { PROGRESS_MAX_PER_SECOND, progressThrottle } from './progress-throttle.js';
 
 /** JSON Schema of the event stream (for consumers of --json). */
 export function planEventJsonSchema(): unknown {

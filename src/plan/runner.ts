@@ -24,19 +24,25 @@ import { AbortedError, BadInputError, DeviceFailError, ExitCode, MiflashError, T
 import type { FastbootClient } from '../fastboot/client.js';
 import { readAndroidInfoFromZip } from '../rom/rom.js';
 import { DEFAULT_REBOOT_TIMEOUT_MS, reconnect, waitForDisconnect } from './reconnect.js';
-import { checkUpdateZip, listZip, imagesInZip, runUpdate } from './update-zip.js';
+// update-zip.ts (zip reading, CRC checks) loads only for a plan with an update zip (Google factory images).
 import { formatCommand, wipeNote, wipeUserData } from './wipe.js';
 import { DeviceLink } from '../fastboot/link.js';
 import type { DeviceEvent } from '../fastboot/events.js';
 import { deviceSparseLimit, flashImage } from '../fastboot/flash-image.js';
-import { minResparseLimit, RAW_BLOCK_SIZE, readSparseFile, RESPARSE_LIMIT } from '../sparse/index.js';
+// The sparse modules themselves, not sparse/index.js: its converters would load zlib and crypto at start-up.
+import { readSparseFile } from '../sparse/file.js';
+import { RESPARSE_LIMIT } from '../sparse/prepare.js';
+import { RAW_BLOCK_SIZE } from '../sparse/raw-scan.js';
+import { minResparseLimit } from '../sparse/resparse.js';
 import { erasePartition } from '../fastboot/erase.js';
 import { resolveSlotOption } from '../fastboot/slots.js';
 import type { Rom } from '../rom/rom.js';
 import { touchesUserData } from '../rom/script/index.js';
-import { assertInsideRom, checkRomImages, type PreflightResult } from './preflight.js';
+// preflight.ts (hashing: worker threads, crypto, zlib) loads when the image checks run, after the first device command.
+import type { PreflightResult } from './preflight.js';
 import { DeviceFacts, describeGate, evaluateGate, type GateStep } from './gates.js';
-import { progressThrottle, type PlanEvent, type StepStatus } from './events.js';
+import type { PlanEvent, StepStatus } from './events.js';
+import { progressThrottle } from './progress-throttle.js';
 import { queryArgv } from './predicate.js';
 import { FlashPlanSchema, isDeviceOp, isGate, type FlashPlan, type PlanStep, type StepCondition, type StepOf } from './schema.js';
 
@@ -257,18 +263,22 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   hostChecks(plan, opts);
   await readMissingAndroidInfo(plan, rom);
   const sizes = new Map<string, number>();
-  for (const s of plan.steps) {
-    if ((s.kind !== 'flash' && s.kind !== 'update') || (s.foreign && !opts.allowForeign)) continue;
-    const path = join(rom.root, s.file);
-    if (s.kind === 'update') {
-      // Bytes of the images inside (the central directory only; phase 1 checks the data).
-      const listed = await listZip(path, s.file).catch(() => undefined);
-      if (listed) sizes.set(s.file, imagesInZip(listed).reduce((n, i) => n + i.size, 0));
-      continue;
-    }
-    const st = await stat(path).catch(() => undefined);
-    if (st) sizes.set(s.file, st.size);
-  }
+  // All at once: one stat after another costs a thread-pool round trip each (~50 images).
+  await Promise.all(
+    plan.steps.map(async (s) => {
+      if ((s.kind !== 'flash' && s.kind !== 'update') || (s.foreign && !opts.allowForeign)) return;
+      const path = join(rom.root, s.file);
+      if (s.kind === 'update') {
+        // Bytes of the images inside (the central directory only; phase 1 checks the data).
+        const { listZip, imagesInZip } = await import('./update-zip.js');
+        const listed = await listZip(path, s.file).catch(() => undefined);
+        if (listed) sizes.set(s.file, imagesInZip(listed).reduce((n, i) => n + i.size, 0));
+        return;
+      }
+      const st = await stat(path).catch(() => undefined);
+      if (st) sizes.set(s.file, st.size);
+    }),
+  );
   const stepBytes = (s: PlanStep) => (s.kind === 'flash' || s.kind === 'update' ? (sizes.get(s.file) ?? 0) : 0);
   const totalBytes = plan.steps.reduce((n, s) => n + (s.foreign && !opts.allowForeign ? 0 : stepBytes(s)), 0);
   ctx.emit({
@@ -339,9 +349,11 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
     ctx.emit({ event: 'verify', file: p.file, bytesDone: p.done, bytesTotal: p.total });
   };
   const check = async () => {
+    const { checkRomImages } = await import('./preflight.js');
     const result = await checkRomImages(rom, effective, { limit, includeForeign: Boolean(opts.allowForeign), onProgress: onVerify });
     for (const s of effective.steps) {
       if (s.kind !== 'update' || (s.foreign && !opts.allowForeign)) continue;
+      const { checkUpdateZip } = await import('./update-zip.js');
       const z = await checkUpdateZip(join(rom.root, s.file), s.file, {
         requiredPartitions: await requiredPartitions(plan, s.file, facts),
         onProgress: onVerify,
@@ -745,6 +757,7 @@ async function perform(s: PlanStep, c: PerformContext): Promise<void> {
         onEvent: c.onFb,
         onClient: (next) => c.link.replace(next),
       });
+      const { runUpdate } = await import('./update-zip.js');
       await runUpdate(link, join(c.rom.root, s.file), s.file, {
         onEvent: c.onFb,
         wipe: s.wipe,
@@ -881,6 +894,7 @@ async function readMissingAndroidInfo(plan: FlashPlan, rom: Rom): Promise<void> 
     if (!there) {
       throw new BadInputError(`${s.file} (script line ${s.line}): the update zip is missing from the ROM`, { code: 'rom.image-missing', hint: 'nothing has been written to the device' });
     }
+    const { assertInsideRom } = await import('./preflight.js');
     await assertInsideRom(rom, s.file);
     const info = await readAndroidInfoFromZip(path);
     if (info) plan.steps[i] = { ...s, requirements: info.requirements };

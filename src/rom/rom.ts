@@ -2,12 +2,14 @@
 // archives have), a .tgz/.tar.gz/.tar or a .zip (extracted into a cache beside
 // it, or under --cache DIR, and reused when complete). Finds the flash scripts
 // of every variant and the side-car files.
-import { mkdir, readFile, readdir, realpath, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, realpath, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from '../zod.js';
 import { BadInputError } from '../errors.js';
 import type { PlanMode } from '../plan/schema.js';
-import { estimateExtractedSize, extractTar, extractZip, md5PrefixFromName, type ProgressFn } from './archive.js';
+// archive.ts (zlib, crypto, tar) loads only when an archive is opened: a folder needs none of it.
+import type { ProgressFn } from './archive.js';
 import type { FileDigest } from './hash.js';
 import { modeFromName } from './script/common.js';
 import {
@@ -98,6 +100,7 @@ const MARKER = '.miflash-extracted.json';
  * complete. A marker matching the archive's name, size and mtime is reused.
  */
 async function extractCached(archive: string, kind: 'tgz' | 'tar' | 'zip', opts: OpenRomOptions): Promise<{ dir: string; reused: boolean }> {
+  const { estimateExtractedSize, extractTar, extractZip, md5PrefixFromName } = await import('./archive.js');
   const base = archiveBase(archive);
   const dir = join(opts.cache ? resolve(opts.cache) : dirname(archive), `${base}.miflash`);
   const st = await stat(archive);
@@ -163,9 +166,9 @@ function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`;
 }
 
-async function listDir(dir: string): Promise<Array<{ name: string; dir: boolean }>> {
-  const ents = await readdir(dir, { withFileTypes: true });
-  return ents.map((e) => ({ name: e.name, dir: e.isDirectory() }));
+/** Synchronous, like the side-car reads: a ROM folder lists in microseconds, a thread-pool round trip costs more. */
+function listDir(dir: string): Array<{ name: string; dir: boolean }> {
+  return readdirSync(dir, { withFileTypes: true }).map((e) => ({ name: e.name, dir: e.isDirectory() }));
 }
 
 function looksLikeRoot(ents: Array<{ name: string; dir: boolean }>): boolean {
@@ -174,12 +177,12 @@ function looksLikeRoot(ents: Array<{ name: string; dir: boolean }>): boolean {
 
 /** The folder itself, or its single child folder that looks like a ROM (`<name>/images`). */
 async function findRoot(dir: string, input: string): Promise<string> {
-  const ents = await listDir(dir);
+  const ents = listDir(dir);
   if (looksLikeRoot(ents)) return dir;
   const candidates: string[] = [];
   for (const e of ents) {
     if (!e.dir || e.name.startsWith('.')) continue;
-    if (looksLikeRoot(await listDir(join(dir, e.name)))) candidates.push(join(dir, e.name));
+    if (looksLikeRoot(listDir(join(dir, e.name)))) candidates.push(join(dir, e.name));
   }
   if (candidates.length === 1) return candidates[0]!;
   if (candidates.length > 1) {
@@ -193,9 +196,10 @@ async function findRoot(dir: string, input: string): Promise<string> {
   });
 }
 
-async function readOptional(path: string): Promise<string | undefined> {
+/** A side-car file (a few KiB): read synchronously, as a thread-pool round trip each costs more than the read. */
+function readOptional(path: string): string | undefined {
   try {
-    return await readFile(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new BadInputError(`${path}: cannot read (${(err as Error).message})`, { code: 'rom.unreadable' });
@@ -203,7 +207,7 @@ async function readOptional(path: string): Promise<string | undefined> {
 }
 
 async function readRomFolder(root: string, source: Rom['source']): Promise<Rom> {
-  const ents = await listDir(root);
+  const ents = listDir(root);
   const scripts: RomScript[] = ents
     .filter((e) => !e.dir && SCRIPT_RE.test(e.name))
     .map((e) => {
@@ -213,21 +217,21 @@ async function readRomFolder(root: string, source: Rom['source']): Promise<Rom> 
     .sort((a, b) => a.name.localeCompare(b.name));
   const imagesDir = join(root, 'images');
   const rom: Rom = { root, imagesDir, scripts, source };
-  const misc = await readOptional(join(root, 'misc.txt'));
+  const misc = readOptional(join(root, 'misc.txt'));
   if (misc !== undefined) rom.misc = parseMisc(misc, join(root, 'misc.txt'));
-  const md5 = await readOptional(join(root, 'md5sum.xml'));
+  const md5 = readOptional(join(root, 'md5sum.xml'));
   if (md5 !== undefined) {
     const m = parseMd5Xml(md5, join(root, 'md5sum.xml'));
     rom.md5 = m.digests;
     if (m.securityPatchLevel) rom.securityPatchLevel = m.securityPatchLevel;
   }
-  const crc = await readOptional(join(imagesDir, 'crclist.txt'));
+  const crc = readOptional(join(imagesDir, 'crclist.txt'));
   if (crc !== undefined) rom.crcList = parseCrcList(crc, join(imagesDir, 'crclist.txt'));
-  const scrc = await readOptional(join(imagesDir, 'sparsecrclist.txt'));
+  const scrc = readOptional(join(imagesDir, 'sparsecrclist.txt'));
   if (scrc !== undefined) rom.sparseCrcList = parseSparseCrcList(scrc, join(imagesDir, 'sparsecrclist.txt'));
-  const anti = await readOptional(join(imagesDir, 'anti_version.txt'));
+  const anti = readOptional(join(imagesDir, 'anti_version.txt'));
   if (anti !== undefined) rom.antiVersion = parseAntiVersion(anti, join(imagesDir, 'anti_version.txt'));
-  const info = await readOptional(join(root, 'android-info.txt'));
+  const info = readOptional(join(root, 'android-info.txt'));
   if (info !== undefined) rom.androidInfo = parseAndroidInfo(info);
   return rom;
 }
