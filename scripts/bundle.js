@@ -15,7 +15,7 @@
 // `usb` stays outside: it loads a native addon relative to its own package.
 import { build, transform } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +36,25 @@ const zodEnglishOnly = {
   },
 };
 
+/**
+ * Identifies the code being bundled (every source file and the locked
+ * dependencies): src/rom/plan-cache.ts keys cached plans with it, so a plan
+ * parsed by one version of the parser is never served by another.
+ */
+function sourceId() {
+  const h = createHash('sha256');
+  const walk = (dir) => {
+    for (const e of readdirSync(join(root, dir), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const rel = `${dir}/${e.name}`;
+      if (e.isDirectory()) walk(rel);
+      else if (e.isFile()) h.update(`${rel}\n`).update(readFileSync(join(root, rel))).update('\n');
+    }
+  };
+  walk('src');
+  h.update(readFileSync(join(root, 'package-lock.json')));
+  return h.digest('hex').slice(0, 16);
+}
+
 const common = {
   absWorkingDir: root,
   bundle: true,
@@ -48,6 +67,7 @@ const common = {
   minifySyntax: true,
   charset: 'ascii',
   plugins: [zodEnglishOnly],
+  define: { __MIFLASH_SOURCE_ID__: JSON.stringify(sourceId()) },
   logLevel: 'warning',
 };
 

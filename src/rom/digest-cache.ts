@@ -7,10 +7,12 @@
 // any failure to read or write it only costs the re-read.
 import type { Stats } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from '../zod.js';
+import { cacheDir } from './cache-dir.js';
 import type { FileDigest } from './hash.js';
+
+export { cacheDir };
 
 const VERSION = 1;
 /** Entries kept (least recently used dropped first): a few dozen ROMs' worth. */
@@ -31,12 +33,6 @@ const EntrySchema = z.object({
 });
 const FileSchema = z.object({ version: z.literal(VERSION), entries: z.record(z.string(), EntrySchema) });
 type Entry = z.infer<typeof EntrySchema>;
-
-/** Where the cache lives (the env var wins; tests and the bench point it at a folder of their own). */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.MIFLASH_CACHE_DIR) return env.MIFLASH_CACHE_DIR;
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'miflash');
-}
 
 /** `stat(path, { bigint: true })` fields that identify one version of a file. */
 export interface FileIdentity {

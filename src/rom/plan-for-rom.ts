@@ -7,6 +7,7 @@ import { access, readFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { BadInputError } from '../errors.js';
 import { FlashPlanSchema, type FlashPlan, type PlanStep } from '../plan/schema.js';
+import { cachedParse } from './plan-cache.js';
 import { readAndroidInfoFromZip, type Rom, type RomScript } from './rom.js';
 import { mergeTwin, parseScript, touchesUserData } from './script/index.js';
 
@@ -57,13 +58,16 @@ async function exists(path: string): Promise<boolean> {
 
 async function parseFile(rom: Rom, s: RomScript): Promise<FlashPlan> {
   const text = await readFile(s.path, 'utf8');
-  return parseScript(text, {
+  const opts = {
     file: s.name,
     dialect: s.dialect,
     ...(rom.antiVersion !== undefined ? { antiVersion: rom.antiVersion } : {}),
     folderName: basename(rom.root),
-    readRomText: (file) => readSmallText(rom.root, file),
-  });
+  };
+  // Every input of the parse but the ROM reads, which plan-cache.ts records and checks itself.
+  return cachedParse({ text, ...opts }, { readRomText: (file) => readSmallText(rom.root, file) }, (reader) =>
+    parseScript(text, { ...opts, readRomText: (file) => reader.readRomText(file) }),
+  );
 }
 
 /** A side-car text file a gate compares against (e.g. images/security_patch_level.txt); undefined when missing or not a regular file. */
