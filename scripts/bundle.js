@@ -37,9 +37,9 @@ const zodEnglishOnly = {
 };
 
 /**
- * Identifies the code being bundled (every source file and the locked
- * dependencies): src/rom/plan-cache.ts keys cached plans with it, so a plan
- * parsed by one version of the parser is never served by another.
+ * Identifies the code being bundled (every source file, miflash's version and
+ * the locked dependencies): src/rom/plan-cache.ts keys cached plans with it, so
+ * a plan parsed by one version of the parser is never served by another.
  */
 function sourceId() {
   const h = createHash('sha256');
@@ -51,7 +51,7 @@ function sourceId() {
     }
   };
   walk('src');
-  h.update(readFileSync(join(root, 'package-lock.json')));
+  for (const f of ['package.json', 'package-lock.json']) h.update(`${f}\n`).update(readFileSync(join(root, f))).update('\n');
   return h.digest('hex').slice(0, 16);
 }
 

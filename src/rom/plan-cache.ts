@@ -2,8 +2,10 @@
 // vendor script costs far more than the rest of miflash's start-up, and a ROM
 // is usually flashed with the same script many times. An entry is used only
 // when everything the parse read is provably the same:
-//  - the script text and every parse option, compared in full (the file name is
-//    a hash of them, never trusted alone);
+//  - the script text and every parse option that is data, compared in full (the
+//    file name is a hash of them, never trusted alone); options added later join
+//    the key by themselves, and an option that is a function other than the two
+//    ROM readers below turns the cache off (its answers could not be checked);
 //  - every ROM file the parse read (the content it saw, or that it was missing)
 //    and, if it listed the ROM's files, the listing; both read again and compared;
 //  - the parser's own code (the build's source id; without one, no caching).
@@ -17,8 +19,8 @@ import { cacheDir } from './cache-dir.js';
 
 /** What a parse may read from the ROM besides the script (rom/script/types.ts ParseOptions). */
 export interface RomReader {
-  readRomText(file: string): string | undefined;
-  listRomFiles?(): string[];
+  readRomText?: (file: string) => string | undefined;
+  listRomFiles?: () => readonly string[];
 }
 
 export interface PlanCacheOptions {
@@ -38,36 +40,57 @@ const BUILD_SOURCE_ID = typeof __MIFLASH_SOURCE_ID__ === 'string' ? __MIFLASH_SO
 interface Entry {
   key: string;
   texts: Record<string, string | null>;
-  listing?: string[];
+  listing?: readonly string[];
   plan: unknown;
 }
 
 /**
- * `parse(rom)` (a pure function of `inputs` and what it reads through `rom`),
- * or the plan an earlier run got from the same inputs and the same ROM reads.
+ * `parse(text, options)` (a pure function of them and of what it reads through
+ * the options' ROM readers), or the plan an earlier run got from the same text,
+ * options and ROM reads.
  */
-export function cachedParse(inputs: unknown, rom: RomReader, parse: (rom: RomReader) => FlashPlan, opts: PlanCacheOptions = {}): FlashPlan {
+export function cachedParse<O extends RomReader>(text: string, options: O, parse: (text: string, options: O) => FlashPlan, opts: PlanCacheOptions = {}): FlashPlan {
   const sourceId = 'sourceId' in opts ? opts.sourceId : BUILD_SOURCE_ID;
-  if (sourceId === undefined) return parse(rom);
-  const key = JSON.stringify({ sourceId, inputs });
+  const data = dataOf(options);
+  if (sourceId === undefined || data === undefined) return parse(text, options);
+  const key = JSON.stringify({ sourceId, text, options: data });
   const dir = opts.dir ?? cacheDir();
   const file = join(dir, `plan-${hashName(key)}.json`);
-  const hit = lookup(file, key, rom);
+  const hit = lookup(file, key, options);
   if (hit) return hit;
   // The parse, watched: what it reads becomes part of the entry.
   const texts: Record<string, string | null> = {};
-  let listing: string[] | undefined;
-  const watched: RomReader = {
-    readRomText: (f) => {
-      const t = rom.readRomText(f);
+  let listing: readonly string[] | undefined;
+  const { readRomText, listRomFiles } = options;
+  const watched: O = {
+    ...options,
+    readRomText: (f: string) => {
+      const t = readRomText?.(f);
       texts[f] = t ?? null;
       return t;
     },
-    ...(rom.listRomFiles ? { listRomFiles: () => (listing = rom.listRomFiles!()) } : {}),
+    ...(listRomFiles ? { listRomFiles: () => (listing = listRomFiles()) } : {}),
   };
-  const plan = parse(watched);
+  const plan = parse(text, watched);
   store(dir, file, { key, texts, ...(listing ? { listing } : {}), plan });
   return plan;
+}
+
+/**
+ * The options but the ROM readers, as JSON with sorted keys (so the order they
+ * were written in does not matter); undefined when some other option is code.
+ */
+function dataOf(options: object): string | undefined {
+  let code = false;
+  const json = JSON.stringify(options, (k, v: unknown) => {
+    if (typeof v === 'function') {
+      if (k !== 'readRomText' && k !== 'listRomFiles') code = true;
+      return undefined;
+    }
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return v;
+  });
+  return code ? undefined : json;
 }
 
 function lookup(file: string, key: string, rom: RomReader): FlashPlan | undefined {
@@ -78,7 +101,7 @@ function lookup(file: string, key: string, rom: RomReader): FlashPlan | undefine
     return undefined;
   }
   if (typeof entry !== 'object' || entry === null || entry.key !== key || typeof entry.texts !== 'object' || entry.texts === null) return undefined;
-  for (const [f, text] of Object.entries(entry.texts)) if ((rom.readRomText(f) ?? null) !== text) return undefined;
+  for (const [f, text] of Object.entries(entry.texts)) if ((rom.readRomText?.(f) ?? null) !== text) return undefined;
   if (entry.listing !== undefined) {
     const now = rom.listRomFiles?.();
     if (!now || !Array.isArray(entry.listing) || now.length !== entry.listing.length || now.some((f, i) => f !== entry.listing![i])) return undefined;

@@ -58,15 +58,17 @@ async function exists(path: string): Promise<boolean> {
 
 async function parseFile(rom: Rom, s: RomScript): Promise<FlashPlan> {
   const text = await readFile(s.path, 'utf8');
-  const opts = {
-    file: s.name,
-    dialect: s.dialect,
-    ...(rom.antiVersion !== undefined ? { antiVersion: rom.antiVersion } : {}),
-    folderName: basename(rom.root),
-  };
-  // Every input of the parse but the ROM reads, which plan-cache.ts records and checks itself.
-  return cachedParse({ text, ...opts }, { readRomText: (file) => readSmallText(rom.root, file) }, (reader) =>
-    parseScript(text, { ...opts, readRomText: (file) => reader.readRomText(file) }),
+  // Remembered across runs (plan-cache.ts): every option and every ROM read is part of the key.
+  return cachedParse(
+    text,
+    {
+      file: s.name,
+      dialect: s.dialect,
+      ...(rom.antiVersion !== undefined ? { antiVersion: rom.antiVersion } : {}),
+      folderName: basename(rom.root),
+      readRomText: (file: string) => readSmallText(rom.root, file),
+    },
+    parseScript,
   );
 }
 

@@ -14,30 +14,27 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A ROM as the parse sees it: side files (undefined = missing) and a listing. */
-function rom(files: Record<string, string | undefined>, listing = ['flash_all.sh', 'images/xbl.elf']): RomReader & { reads: number } {
-  const r = {
-    reads: 0,
-    readRomText: (f: string) => {
-      r.reads++;
-      return files[f];
-    },
+function rom(files: Record<string, string | undefined>, listing = ['flash_all.sh', 'images/xbl.elf']): Required<RomReader> {
+  return {
+    readRomText: (f: string) => files[f],
     listRomFiles: () => [...listing],
   };
-  return r;
 }
 
-/** A parse whose plan shows what it saw: the script text, a side file, and (optionally) the listing. */
+type Opts = RomReader & Record<string, unknown>;
+
+/** A parse whose plan shows what it saw: the script text, an option, a side file, and (optionally) the listing. */
 function parser(opts: { list?: boolean } = {}) {
   const p = {
     calls: 0,
-    parse: (text: string) => (reader: RomReader): FlashPlan => {
+    parse: (text: string, o: Opts): FlashPlan => {
       p.calls++;
-      const spl = reader.readRomText('images/security_patch_level.txt');
-      const listed = opts.list ? reader.listRomFiles!().length : -1;
+      const spl = o.readRomText?.('images/security_patch_level.txt');
+      const listed = opts.list ? o.listRomFiles!().length : -1;
       return {
         version: 1,
         source: { script: 'flash_all.sh', dialect: 'sh', mode: 'clean', family: 'xiaomi' },
-        warnings: [`text=${text}`, `spl=${spl ?? 'missing'}`, `listed=${listed}`],
+        warnings: [`text=${text}`, `anti=${String(o.antiVersion)}`, `spl=${spl ?? 'missing'}`, `listed=${listed}`],
         steps: [{ kind: 'flash', line: 1, onFailure: 'abort', partition: 'xbl', file: 'images/xbl.elf' }],
       };
     },
@@ -51,79 +48,100 @@ describe('cachedParse', () => {
   it('serves the same plan the second time without parsing', () => {
     const p = parser();
     const r = rom({ 'images/security_patch_level.txt': '2025-01-01' });
-    const first = cachedParse({ text: 'A', file: 'flash_all.sh' }, r, p.parse('A'), opts());
-    const again = cachedParse({ text: 'A', file: 'flash_all.sh' }, r, p.parse('A'), opts());
+    const first = cachedParse('A', { file: 'flash_all.sh', ...r }, p.parse, opts());
+    const again = cachedParse('A', { file: 'flash_all.sh', ...r }, p.parse, opts());
     expect(p.calls).toBe(1);
     expect(again).toEqual(first);
     expect(again.warnings).toContain('spl=2025-01-01');
     expect(readdirSync(dir).filter((f) => /^plan-[0-9a-f]{16}\.json$/.test(f))).toHaveLength(1);
   });
 
-  it('parses again when any input, the build or a file the parse read changed', () => {
+  it('parses again when the text, any option, the build or a file the parse read changed', () => {
     const p = parser();
     const files: Record<string, string | undefined> = { 'images/security_patch_level.txt': '2025-01-01' };
     const r = rom(files);
-    cachedParse({ text: 'A' }, r, p.parse('A'), opts());
-    cachedParse({ text: 'B' }, r, p.parse('B'), opts()); // another script text
+    cachedParse('A', { ...r }, p.parse, opts());
+    cachedParse('B', { ...r }, p.parse, opts()); // another script text
     expect(p.calls).toBe(2);
-    cachedParse({ text: 'A', antiVersion: 3 }, r, p.parse('A'), opts()); // another option
+    expect(cachedParse('A', { antiVersion: 3, ...r }, p.parse, opts()).warnings).toContain('anti=3'); // another option
     expect(p.calls).toBe(3);
-    cachedParse({ text: 'A' }, r, p.parse('A'), { ...opts(), sourceId: 'build-2' }); // another parser
+    cachedParse('A', { inputs: ['y'], ...r }, p.parse, opts()); // an option nobody told the cache about
     expect(p.calls).toBe(4);
-    files['images/security_patch_level.txt'] = '2025-02-01'; // a file it read
-    const changed = cachedParse({ text: 'A' }, r, p.parse('A'), opts());
+    cachedParse('A', { inputs: ['n'], ...r }, p.parse, opts()); // nested values count too
     expect(p.calls).toBe(5);
+    cachedParse('A', { ...r }, p.parse, { ...opts(), sourceId: 'build-2' }); // another parser
+    expect(p.calls).toBe(6);
+    files['images/security_patch_level.txt'] = '2025-02-01'; // a file it read
+    const changed = cachedParse('A', { ...r }, p.parse, opts());
+    expect(p.calls).toBe(7);
     expect(changed.warnings).toContain('spl=2025-02-01');
     delete files['images/security_patch_level.txt']; // now missing
-    expect(cachedParse({ text: 'A' }, r, p.parse('A'), opts()).warnings).toContain('spl=missing');
-    expect(p.calls).toBe(6);
+    expect(cachedParse('A', { ...r }, p.parse, opts()).warnings).toContain('spl=missing');
+    expect(p.calls).toBe(8);
     files['images/security_patch_level.txt'] = '2025-03-01'; // and back
-    expect(cachedParse({ text: 'A' }, r, p.parse('A'), opts()).warnings).toContain('spl=2025-03-01');
-    expect(p.calls).toBe(7);
-    cachedParse({ text: 'A' }, r, p.parse('A'), opts());
-    expect(p.calls).toBe(7);
+    expect(cachedParse('A', { ...r }, p.parse, opts()).warnings).toContain('spl=2025-03-01');
+    expect(p.calls).toBe(9);
+    cachedParse('A', { ...r }, p.parse, opts());
+    expect(p.calls).toBe(9);
+  });
+
+  it('keys on option values, not on the order they were written in', () => {
+    const p = parser();
+    const r = rom({});
+    cachedParse('A', { file: 'f.sh', dialect: 'sh', limits: { steps: 1, depth: 2 }, ...r }, p.parse, opts());
+    cachedParse('A', { ...r, limits: { depth: 2, steps: 1 }, dialect: 'sh', file: 'f.sh' }, p.parse, opts());
+    expect(p.calls).toBe(1);
+  });
+
+  it('never caches a parse given code other than the ROM readers (its answers could not be checked)', () => {
+    const p = parser();
+    const o = { ...rom({}), onStep: () => 1 };
+    cachedParse('A', o, p.parse, opts());
+    cachedParse('A', o, p.parse, opts());
+    expect(p.calls).toBe(2);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('checks the listing of the ROM when the parse looked at it, and only then', () => {
     const listing = ['flash_all.sh', 'images/xbl.elf'];
     const p = parser({ list: true });
-    cachedParse({ text: 'A' }, rom({}, listing), p.parse('A'), opts());
-    cachedParse({ text: 'A' }, rom({}, listing), p.parse('A'), opts());
+    cachedParse('A', rom({}, listing), p.parse, opts());
+    cachedParse('A', rom({}, listing), p.parse, opts());
     expect(p.calls).toBe(1);
-    const grown = cachedParse({ text: 'A' }, rom({}, [...listing, 'images/new.img']), p.parse('A'), opts());
+    const grown = cachedParse('A', rom({}, [...listing, 'images/new.img']), p.parse, opts());
     expect(p.calls).toBe(2);
     expect(grown.warnings).toContain('listed=3');
     const q = parser(); // never lists: a new file does not matter to it
-    cachedParse({ text: 'Q' }, rom({}, listing), q.parse('Q'), opts());
-    cachedParse({ text: 'Q' }, rom({}, [...listing, 'x']), q.parse('Q'), opts());
+    cachedParse('Q', rom({}, listing), q.parse, opts());
+    cachedParse('Q', rom({}, [...listing, 'x']), q.parse, opts());
     expect(q.calls).toBe(1);
   });
 
   it('parses when an entry is damaged, belongs to other inputs or holds an invalid plan', () => {
     const p = parser();
     const r = rom({});
-    cachedParse({ text: 'A' }, r, p.parse('A'), opts());
+    cachedParse('A', r, p.parse, opts());
     const [file] = readdirSync(dir).map((f) => join(dir, f));
     const entry = JSON.parse(readFileSync(file!, 'utf8'));
     writeFileSync(file!, '{"key":');
-    expect(cachedParse({ text: 'A' }, r, p.parse('A'), opts()).warnings).toContain('text=A');
+    expect(cachedParse('A', r, p.parse, opts()).warnings).toContain('text=A');
     expect(p.calls).toBe(2);
     // Same file name, other inputs (a name collision): the full key is compared.
     writeFileSync(file!, JSON.stringify({ ...entry, key: entry.key.replace('"A"', '"Z"') }));
-    cachedParse({ text: 'A' }, r, p.parse('A'), opts());
+    cachedParse('A', r, p.parse, opts());
     expect(p.calls).toBe(3);
     // A plan the schema refuses (a file escaping the ROM) is never served.
     const bad = structuredClone(entry);
     bad.plan.steps[0].file = '../../etc/passwd';
     writeFileSync(file!, JSON.stringify(bad));
-    expect(cachedParse({ text: 'A' }, r, p.parse('A'), opts()).steps[0]).toMatchObject({ file: 'images/xbl.elf' });
+    expect(cachedParse('A', r, p.parse, opts()).steps[0]).toMatchObject({ file: 'images/xbl.elf' });
     expect(p.calls).toBe(4);
   });
 
   it('without a source id (tsc output, tests) parses every time and writes nothing', () => {
     const p = parser();
-    cachedParse({ text: 'A' }, rom({}), p.parse('A'), { dir });
-    cachedParse({ text: 'A' }, rom({}), p.parse('A'), { dir });
+    cachedParse('A', rom({}), p.parse, { dir });
+    cachedParse('A', rom({}), p.parse, { dir });
     expect(p.calls).toBe(2);
     expect(readdirSync(dir)).toEqual([]);
   });
