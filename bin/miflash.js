@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 'use strict';
 // Launcher (CommonJS, see bin/package.json: an ES module entry costs Node 20 ~20 ms
-// more to start). Runs the bundle (scripts/bundle.js) when there is one, else
-// tsc's output in dist/cli/.
+// more to start). Runs the bundle (scripts/bundle.js, made by `npm run build`
+// after tsc) when there is one at least as new as tsc's output in dist/cli/,
+// else that output (a lone `tsc` run after a change must not leave the old bundle running).
 //
 // The bundle's chunks are CommonJS modules loaded here through node:vm with a
 // V8 code cache: Node 20 has no compile cache of its own, and a short run spends
@@ -25,7 +26,9 @@ const MAGIC = 'MFC2';
 
 let manifest;
 try {
-  manifest = JSON.parse(fs.readFileSync(path.join(bundleDir, 'manifest.json'), 'utf8'));
+  const file = path.join(bundleDir, 'manifest.json');
+  const tscEntry = fs.statSync(path.join(__dirname, '..', 'dist', 'cli', 'main.js'), { throwIfNoEntry: false });
+  if (!tscEntry || fs.statSync(file).mtimeMs >= tscEntry.mtimeMs) manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
 } catch {
   manifest = undefined;
 }

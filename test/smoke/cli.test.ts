@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -55,6 +55,34 @@ describe('miflash binary', () => {
     const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env: { ...process.env, MIFLASH_CACHE_DIR: dir, MIFLASH_CODE_CACHE: '0' } });
     expect(r.status).toBe(0);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('runs the bundle unless tsc wrote its output after it (a lone tsc run must not leave an old bundle running)', () => {
+    // A copy of the launcher next to a stand-in bundle and tsc output that say which one ran.
+    const root = mkdtempSync(join(tmpdir(), 'miflash-launcher-'));
+    mkdirSync(join(root, 'bin'));
+    mkdirSync(join(root, 'dist', 'bundle'), { recursive: true });
+    mkdirSync(join(root, 'dist', 'cli'), { recursive: true });
+    copyFileSync(bin, join(root, 'bin', 'miflash.js'));
+    writeFileSync(join(root, 'bin', 'package.json'), '{ "type": "commonjs" }');
+    writeFileSync(join(root, 'dist', 'bundle', 'main.cjs'), 'process.stdout.write("bundle");');
+    writeFileSync(join(root, 'dist', 'bundle', 'manifest.json'), JSON.stringify({ entry: 'main.cjs', buildId: 'test', chunks: {} }));
+    writeFileSync(join(root, 'dist', 'cli', 'main.js'), 'process.stdout.write("tsc");');
+    const ran = () => execFileSync(process.execPath, [join(root, 'bin', 'miflash.js')], { encoding: 'utf8', env: { ...process.env, MIFLASH_CODE_CACHE: '0' } });
+    const at = (file: string, s: number) => utimesSync(join(root, 'dist', file), s, s);
+    try {
+      at('cli/main.js', 1000);
+      at('bundle/manifest.json', 2000); // npm run build: tsc, then the bundle
+      expect(ran()).toBe('bundle');
+      at('cli/main.js', 3000); // tsc alone, later
+      expect(ran()).toBe('tsc');
+      rmSync(join(root, 'dist', 'cli'), { recursive: true });
+      expect(ran()).toBe('bundle');
+      rmSync(join(root, 'dist', 'bundle'), { recursive: true });
+      expect(() => ran()).toThrow(/not built yet/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('rejects an unknown command with the usage exit code', () => {
