@@ -221,13 +221,16 @@ async function main(argv) {
   if (opts.only.includes('b')) {
     const sides = [
       { name: 'ref', role: 'ref', label: 'flash_all.sh + AOSP fastboot', device: true, expectDownloads: true, prepare: clean, command: refFlash(script) },
+      // The same work as miflash does (every image checked first), the way a careful user would.
+      { name: 'ref-checked', role: 'ref2', label: 'md5sum -c + flash_all.sh + AOSP fastboot', device: true, expectDownloads: true, prepare: clean,
+        command: (a) => ['sh', ['-c', `cd "$1" && md5sum --quiet -c "$2" && sh "$3" -s ${a}`, 'sh', folder, md5List, script], {}] },
       { name: 'miflash', role: 'cold', label: 'miflash flash DIR --yes', device: true, expectDownloads: true, prepare: clean,
         command: (a) => miflashCmd(['-s', a, 'flash', folder, '--yes'], env) },
       { name: 'miflash-warm', role: 'warm', warmOf: 'miflash', label: 'same, again (verified-image cache kept)', device: true, expectDownloads: true,
         command: (a) => miflashCmd(['-s', a, 'flash', folder, '--yes'], env), cleanup: clean },
     ];
     const r = await row('b', '(b) folder to device', sides, ctx);
-    if (opts.identity) await identity(r, [sides[0], { ...sides[1], prepare: clean }], ctx);
+    if (opts.identity) await identity(r, [sides[0], { ...sides.find((x) => x.name === 'miflash'), prepare: clean }], ctx);
     rows.push(r);
   }
   if (opts.only.includes('c')) {
@@ -259,7 +262,8 @@ async function main(argv) {
   const text = table(rows);
   console.log(`\nwhole ROM (${(rom.stats.tgzBytes / MiB).toFixed(0)} MiB .tgz, ${(rom.stats.dataBytes / MiB).toFixed(0)} MiB of data): miflash vs the vendor way; best of ${opts.runs}; scale ${opts.scale}; ${facts.nproc} cores; node ${facts.node}`);
   console.log(text);
-  console.log(`ratio = side wall / reference wall (lower is better); CPU = user+sys of the fastest run (children included); RSS = the highest of all runs.`);
+  console.log(`ratio = side wall / reference wall (lower is better); vs 2nd ref = the same against the row's second reference (pigz; md5sum -c before flashing);`);
+  console.log(`CPU = user+sys of the fastest run (children included); RSS = the highest of all runs.`);
   console.log(`targets: miflash (cold and warm) ratio <= 1.00 on every row, peak RSS <= ${RSS_TARGET_MIB} MiB; payloads identical`);
   const report = { kind: 'rom', startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), options: { ...opts, work: relative(ROOT, opts.work) },
     machine: facts, rom: { tgz: relative(ROOT, rom.tgz), ...rom.stats, params: rom.params }, rows, table: text };
@@ -285,9 +289,11 @@ function countPieces(path, limit) {
 
 function summarise(r) {
   const ref = r.sides.ref;
+  const ref2 = Object.values(r.sides).find((s) => s.role === 'ref2');
   for (const s of Object.values(r.sides)) {
     if (s === ref) continue;
     if (ref.bestWallS && s.bestWallS) s.wallRatio = round(s.bestWallS / ref.bestWallS, 3);
+    if (ref2 && s !== ref2 && ref2.bestWallS && s.bestWallS) s.wallRatio2 = round(s.bestWallS / ref2.bestWallS, 3);
   }
   r.targets = {};
   for (const [name, s] of Object.entries(r.sides)) {
@@ -301,21 +307,21 @@ function summarise(r) {
 const fmt = (x, d = 2) => (x === null || x === undefined ? '-' : x.toFixed(d));
 
 function table(rows) {
-  const head = ['row', 'side', 'wall s', 'ratio', 'CPU s', 'RSS MiB', 'downloads', 'cmds', 'mds?', 'target'];
+  const head = ['row', 'side', 'wall s', 'ratio', 'vs 2nd ref', 'CPU s', 'RSS MiB', 'downloads', 'cmds', 'mds?', 'target'];
   const lines = [];
   for (const r of rows) {
     for (const [name, s] of Object.entries(r.sides)) {
       const t = name.startsWith('miflash') ? [r.targets[`${name}.wall`], r.targets[`${name}.rss`]] : [];
       lines.push([
         name === 'ref' ? r.title : '', `${s.label}`.slice(0, 60),
-        s.runs.length && s.runs.every((x) => !x.ok) ? 'FAIL' : fmt(s.bestWallS), name === 'ref' ? '1.00' : fmt(s.wallRatio),
+        s.runs.length && s.runs.every((x) => !x.ok) ? 'FAIL' : fmt(s.bestWallS), name === 'ref' ? '1.00' : fmt(s.wallRatio), fmt(s.wallRatio2),
         fmt(s.cpuS), s.maxRssKiB === null ? '-' : (s.maxRssKiB / 1024).toFixed(0),
         s.downloads === undefined ? '-' : String(s.downloads), s.commands === undefined ? '-' : String(s.commands),
         s.maxDownloadSizeQueries === undefined ? '-' : String(s.maxDownloadSizeQueries),
         t.length ? t.map((v) => (v === null ? '-' : v ? 'ok' : 'MISS')).join('/') : '',
       ]);
     }
-    if (r.payloadsIdentical !== undefined) lines.push(['', `payloads identical (hashing device, ${r.identityDownloads ?? '?'} downloads)`, r.payloadsIdentical === null ? '-' : r.payloadsIdentical ? 'yes' : 'NO', '', '', '', '', '', '', '']);
+    if (r.payloadsIdentical !== undefined) lines.push(['', `payloads identical (hashing device, ${r.identityDownloads ?? '?'} downloads)`, r.payloadsIdentical === null ? '-' : r.payloadsIdentical ? 'yes' : 'NO', '', '', '', '', '', '', '', '']);
   }
   const w = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const line = (cells) => cells.map((c, i) => (i <= 1 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');

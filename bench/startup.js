@@ -8,10 +8,12 @@
 //                                   the corpus liuqin scripts); the child is then killed
 // with MIFLASH_TRACE=1 for the flash case, miflash's own milestones (module loading,
 // ROM opened, script parsed, connected) split the time, so the flash-script parse
-// shows separately. Each case runs with the sandbox's NODE_EXTRA_CA_CERTS (Node then
-// loads a CA bundle at start) and without it.
+// shows separately. The miflash cases run as from the second run on (code cache and
+// parsed plan cached, after one untimed run) and as the very first run (nothing
+// cached). Each case runs with the sandbox's NODE_EXTRA_CA_CERTS (Node then loads a
+// CA bundle at start) and without it.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -45,12 +47,22 @@ function timeExit(cmd, args, env) {
   });
 }
 
+/** Spawn to exit, whatever the exit code. */
+function runToExit(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code));
+  });
+}
+
 /**
  * A device that answers the TCP fastboot handshake and notes when the first
  * command arrives (the flash's first getvar); nothing is answered after that.
  */
 async function firstCommandDevice() {
   let onCommand = null;
+  let hangUp = false;
   const server = net.createServer((sock) => {
     let buf = Buffer.alloc(0);
     let shook = false;
@@ -63,7 +75,10 @@ async function firstCommandDevice() {
       }
       if (shook && buf.length >= 8) {
         const n = Number(buf.readBigUInt64BE(0));
-        if (buf.length >= 8 + n) onCommand?.(process.hrtime.bigint(), buf.subarray(8, 8 + n).toString('latin1'));
+        if (buf.length >= 8 + n) {
+          onCommand?.(process.hrtime.bigint(), buf.subarray(8, 8 + n).toString('latin1'));
+          if (hangUp) sock.destroy();
+        }
       }
     });
     sock.on('error', () => {});
@@ -72,6 +87,8 @@ async function firstCommandDevice() {
   return {
     address: `tcp:127.0.0.1:${server.address().port}`,
     waitCommand: () => new Promise((resolve) => (onCommand = (t, text) => { onCommand = null; resolve({ t, text }); })),
+    /** Warm-up runs: the device hangs up at the first command, so miflash exits by itself (and writes its code cache). */
+    setHangUp: (on) => (hangUp = on),
     close: () => new Promise((r) => server.close(r)),
   };
 }
@@ -116,15 +133,36 @@ async function main(argv) {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('miflash is not built: run `npm run build` (npm run bench does)');
   const rom = await ensureRom(join(ROOT, 'bench', 'work', 'startup-rom'));
   const device = await firstCommandDevice();
-  const withCa = { ...process.env };
-  const noCa = { ...process.env };
+  // miflash's caches (the V8 code cache above all) in a folder of the bench's own, empty at start.
+  const cacheDir = join(ROOT, 'bench', 'work', 'startup-cache');
+  rmSync(cacheDir, { recursive: true, force: true });
+  const base = { ...process.env, MIFLASH_CACHE_DIR: cacheDir };
+  const withCa = { ...base };
+  const noCa = { ...base };
   delete noCa.NODE_EXTRA_CA_CERTS;
   const envs = process.env.NODE_EXTRA_CA_CERTS ? { 'with NODE_EXTRA_CA_CERTS': withCa, 'without': noCa } : { 'no NODE_EXTRA_CA_CERTS set': noCa };
+  // The user's very first run: no code cache, no cached plan (an empty cache folder each time).
+  let fresh = 0;
+  const noCache = (env) => {
+    const dir = join(cacheDir, `fresh-${fresh++}`);
+    mkdirSync(dir, { recursive: true });
+    return { ...env, MIFLASH_CODE_CACHE: '0', MIFLASH_CACHE_DIR: dir };
+  };
   const cases = {
     'node -e 0': (env) => timeExit(process.execPath, ['-e', '0'], env),
     'miflash --version': (env) => timeExit(process.execPath, [BIN, '--version'], env),
+    'miflash --version, nothing cached': (env) => timeExit(process.execPath, [BIN, '--version'], noCache(env)),
     'miflash flash ROM: first command': (env) => timeFirstCommand(device, ['flash', rom, '--yes'], env),
+    'miflash flash ROM: first command, nothing cached': (env) => timeFirstCommand(device, ['flash', rom, '--yes'], noCache(env)),
   };
+  // One untimed run of each command that ends by itself, so the timed runs find the code cache
+  // a user has from the second run on (the timed flash runs are killed at their first command).
+  for (const env of Object.values(envs)) {
+    await timeExit(process.execPath, [BIN, '--version'], env);
+    device.setHangUp(true);
+    await runToExit(process.execPath, [BIN, '-s', device.address, 'flash', rom, '--yes'], env);
+    device.setHangUp(false);
+  }
   const samples = {};
   log(`${opts.runs} runs per case and environment, alternated; ROM ${relative(ROOT, rom)}`);
   for (let i = 0; i < opts.runs; i++) {
@@ -145,12 +183,12 @@ async function main(argv) {
       const s = stats(rs.map((r) => r.ms));
       const over = { min: round(s.min - base.min), median: round(s.median - base.median) };
       res[name] = { ...s, overNodeMs: over };
-      const target = name === 'miflash --version' ? 60 : name.startsWith('miflash flash') ? 100 : null;
+      const target = name === 'miflash --version' ? 60 : name === 'miflash flash ROM: first command' ? 100 : null;
       lines.push([envName, name, s.min.toFixed(1), s.median.toFixed(1), name === 'node -e 0' ? '' : over.min.toFixed(1), name === 'node -e 0' ? '' : over.median.toFixed(1),
         target === null ? '' : `<= ${target}: ${over.median <= target ? 'ok' : 'MISS'}`]);
       if (rs[0].marks) {
         // Median of each phase (between consecutive milestones), from the child's own clock.
-        const names = ['main', 'rom-modules-loaded', 'rom-opened', 'script-parsed', 'runner-loaded', 'connected'];
+        const names = ['main', 'flash-command', 'rom-modules-loaded', 'rom-opened', 'script-parsed', 'runner-loaded', 'connected'];
         const phases = {};
         for (let k = 0; k < names.length; k++) {
           const vals = rs.map((r) => r.marks[names[k]] - (k === 0 ? 0 : r.marks[names[k - 1]])).filter((v) => Number.isFinite(v));
@@ -168,8 +206,10 @@ async function main(argv) {
   console.log(`\nstart-up, ${opts.runs} runs each, node ${process.version}, load ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   console.log(table);
   for (const [envName, res] of Object.entries(report.results)) {
-    const p = res['miflash flash ROM: first command']?.phasesMedianMs;
-    if (p) console.log(`${envName}: flash phases (median ms, miflash's own clock): ${Object.entries(p).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    for (const [name, r] of Object.entries(res)) {
+      const p = r.phasesMedianMs;
+      if (p) console.log(`${envName}, ${name.replace('miflash flash ROM: first command', 'flash')}: phases (median ms, miflash's own clock): ${Object.entries(p).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    }
   }
   report.table = table;
   const dir = join(ROOT, 'bench', 'results');
