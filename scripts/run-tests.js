@@ -21,7 +21,7 @@ try {
 } catch {
   // vitest stopped before the end of the run (e.g. MIFLASH_REQUIRE_PEERS=1 with a tool missing: it said why).
 }
-let summary = 'tests: no report written';
+let summary = 'tests: none run - vitest stopped before running them (its error is above)';
 try {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);

@@ -44,8 +44,12 @@ export interface CliEmulator {
   stop(): Promise<number | null>;
 }
 
-/** Spawn `node bin/miflash.js emulate --listen tcp:127.0.0.1:0 ARGS` and wait for its "listening on" line. */
-export function spawnCliEmulator(args: string[], timeoutMs = 10_000): Promise<CliEmulator> {
+/**
+ * Spawn `node bin/miflash.js emulate --listen tcp:127.0.0.1:0 ARGS` and wait for its "listening on" line (or
+ * its exit). The cap only turns a hung start into a message before the test's own timeout; it is generous
+ * because a node start on a 2-core machine shared by several test runs takes seconds.
+ */
+export function spawnCliEmulator(args: string[], timeoutMs = 30_000): Promise<CliEmulator> {
   const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), 'emulate', '--listen', 'tcp:127.0.0.1:0', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
