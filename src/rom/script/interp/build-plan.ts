@@ -5,7 +5,7 @@
 // under which it runs: the disjunction of the decisions that led to it on each
 // path, simplified, taking as "don't care" the paths that stopped at an
 // earlier exit or refusal (the run has ended there, whatever the step says).
-import { queriesOf, type Pred, type Term } from '../../../plan/predicate.js';
+import { and, not, or, queriesOf, type Pred, type Term } from '../../../plan/predicate.js';
 import { FlashPlanSchema, type PlanStep } from '../../../plan/schema.js';
 import { uncheckedPolicy } from '../common.js';
 import { ScriptInterpretError, type Loc, type PathEvent, type RunRecord, type Terminal } from './engine.js';
@@ -146,72 +146,69 @@ function locOf(n: Node): Loc {
   return 'ev' in n ? n.ev.loc : n.loc;
 }
 
-// ---- predicate simplification over decision conjunctions ----
-
-/** Every literal of `b` but `atom` is in `a`: then (a) or (b) == (a without atom) or (b). */
-const restWithin = (b: Conj, a: Conj, atom: string): boolean => {
-  for (const [k, v] of b) if (k !== atom && a.get(k) !== v) return false;
-  return true;
-};
-const covers = (general: Conj, specific: Conj): boolean => [...general].every(([k, v]) => specific.get(k) === v);
-const conjKey = (c: Conj): string => JSON.stringify([...c].sort(([a], [b]) => (a < b ? -1 : 1)));
+// ---- predicates from the decision tree ----
 
 /**
- * A small cover of the ON set, using the don't-care set to merge terms:
- * repeatedly apply consensus (X and a) or (Y and not a), Y within X, gives X,
- * then keep the most general terms that cover the ON terms.
+ * The paths as a decision tree: replaying the same decisions asks the same
+ * next question, so paths that share a prefix share the tree above it.
  */
-function simplify(on: Conj[], dc: Conj[]): Conj[] {
-  if (on.length === 0) return [];
-  const all = new Map<string, Conj>();
-  for (const c of [...on, ...dc]) all.set(conjKey(c), c);
-  let changed = true;
-  let rounds = 0;
-  while (changed && rounds++ < 64) {
-    changed = false;
-    const list = [...all.values()];
-    for (let i = 0; i < list.length; i++) {
-      for (let j = i + 1; j < list.length; j++) {
-        const a = list[i]!;
-        const b = list[j]!;
-        for (const [x, y] of [
-          [a, b],
-          [b, a],
-        ] as const) {
-          for (const [atom, v] of x) {
-            if (y.get(atom) === !v && restWithin(y, x, atom)) {
-              const m = new Map(x);
-              m.delete(atom);
-              const k = conjKey(m);
-              if (!all.has(k)) {
-                all.set(k, m);
-                changed = true;
-              }
-            }
-          }
-        }
-      }
-    }
-    if (all.size > 4096) break;
-  }
-  // Greedy cover of the ON terms by the most general implicants.
-  const terms = [...all.values()].sort((a, b) => a.size - b.size);
-  const chosen: Conj[] = [];
-  for (const o of on) {
-    if (chosen.some((c) => covers(c, o))) continue;
-    chosen.push(terms.find((t) => covers(t, o))!);
-  }
-  return chosen;
+interface Tree {
+  atom?: string;
+  yes?: Tree;
+  no?: Tree;
+  /** Paths ending here (index into the paths). */
+  leaves: number[];
 }
 
-function toPred(cover: Conj[], atoms: Map<string, Pred>): Pred | undefined {
-  if (cover.some((c) => c.size === 0)) return undefined; // always
-  const lits = (c: Conj): Pred[] => [...c].map(([k, v]) => (v ? atoms.get(k)! : { kind: 'not', of: atoms.get(k)! }));
-  const ands = cover.map((c) => {
-    const l = lits(c);
-    return l.length === 1 ? l[0]! : ({ kind: 'and', of: l } as Pred);
+function decisionTree(paths: RunRecord[]): Tree {
+  const root: Tree = { leaves: [] };
+  paths.forEach((r, i) => {
+    let t = root;
+    for (const e of r.events) {
+      if (e.type !== 'decide' || e.op !== undefined) continue;
+      if (t.atom === undefined) t.atom = e.atom;
+      else if (t.atom !== e.atom) throw new Error('internal: paths disagree on the next question');
+      const side = e.outcome ? 'yes' : 'no';
+      t = t[side] ??= { leaves: [] };
+    }
+    t.leaves.push(i);
   });
-  return ands.length === 1 ? ands[0]! : { kind: 'or', of: ands };
+  return root;
+}
+
+type Leaf = 'on' | 'off' | 'dc';
+type Result = Pred | 'dc';
+const T: Pred = { kind: 'and', of: [] };
+const F: Pred = { kind: 'or', of: [] };
+const isT = (p: Result) => p !== 'dc' && p.kind === 'and' && p.of.length === 0;
+const isF = (p: Result) => p !== 'dc' && p.kind === 'or' && p.of.length === 0;
+
+/**
+ * The condition under which a path is "on", over the tree: a subtree with
+ * only on (or don't-care) leaves is true, only off is false; otherwise the
+ * root's atom splits it. Don't-care subtrees take whatever the other side says.
+ */
+function treePred(t: Tree, leaf: (i: number) => Leaf, atoms: Map<string, Pred>): Result {
+  const here = t.leaves.map(leaf);
+  const yes = t.yes ? treePred(t.yes, leaf, atoms) : 'dc';
+  const no = t.no ? treePred(t.no, leaf, atoms) : 'dc';
+  const own: Result = here.includes('on') && here.includes('off') ? T : here.includes('on') ? T : here.includes('off') ? F : 'dc';
+  if (t.atom === undefined) return own;
+  let r: Result;
+  const a = atoms.get(t.atom)!;
+  if (yes === 'dc') r = no;
+  else if (no === 'dc') r = yes;
+  else if (JSON.stringify(yes) === JSON.stringify(no)) r = yes;
+  else if (isT(yes) && isF(no)) r = a;
+  else if (isF(yes) && isT(no)) r = not(a);
+  else if (isT(yes)) r = or(a, no);
+  else if (isT(no)) r = or(not(a), yes);
+  else if (isF(yes)) r = and(not(a), no);
+  else if (isF(no)) r = and(a, yes);
+  else r = or(and(a, yes), and(not(a), no));
+  // Leaves at an inner node (a path that stopped asking here) join their verdict.
+  if (own === 'dc' || r === 'dc') return own === 'dc' ? r : own;
+  return JSON.stringify(own) === JSON.stringify(r) ? r : isT(own) ? or(r, T) : r;
 }
 
 // ---- query ids ----
@@ -250,6 +247,7 @@ export function buildPlan(x: Exploration, file: string): BuiltScript {
   const nodes = new Map<string, Node>();
   const atoms = new Map<string, Pred>();
   const walked = x.paths.map((r) => walk(r, nodes, atoms));
+  const tree = decisionTree(x.paths);
   // A script none of whose paths gets past an unsupported construct is refused outright.
   if (x.paths.length > 0 && x.paths.every((r) => r.terminal.type === 'refuse')) {
     const t = x.paths[0]!.terminal as Extract<Terminal, { type: 'refuse' }>;
@@ -279,20 +277,17 @@ export function buildPlan(x: Exploration, file: string): BuiltScript {
     if (last.has(key)) continue;
     const n = nodes.get(key)!;
     const at = position.get(key)!;
-    const on: Conj[] = [];
-    const dc: Conj[] = [];
-    walked.forEach((w, i) => {
-      const o = w.occ.find((y) => y.node === key);
-      if (o) {
-        on.push(o.conj);
-        return;
-      }
+    const leaf = (i: number): Leaf => {
+      const w = walked[i]!;
+      if (w.occ.some((y) => y.node === key)) return 'on';
       const end = w.occ[w.occ.length - 1];
       const endNode = end ? nodes.get(end.node) : undefined;
-      if (endNode && (endNode.kind === 'exit' || endNode.kind === 'refuse') && position.get(endNode.key)! < at && !last.has(endNode.key)) dc.push(w.full);
-      void i;
-    });
-    const when = toPred(simplify(on, dc), atoms);
+      // A path that already stopped at an earlier exit or refusal never gets here, whatever the condition says.
+      if (endNode && (endNode.kind === 'exit' || endNode.kind === 'refuse') && position.get(endNode.key)! < at && !last.has(endNode.key)) return 'dc';
+      return 'off';
+    };
+    const p = treePred(tree, leaf, atoms);
+    const when = p === 'dc' || isT(p) ? undefined : p;
     const cond = when ? { when: renameQueries(when, queryIds) } : {};
     const line = locOf(n).line;
     switch (n.kind) {

@@ -22,6 +22,7 @@ import { evalPred, MAX_TERM_BYTES, splitFields, trimIfs, type ToolBox } from '..
 import { and, concat, isLit, keyOf, lit, not, type Pred, type Query, type Term } from '../../../plan/predicate.js';
 import { FASTBOOT_VERSION_TEXT } from '../../../plan/query-output.js';
 import { UnsupportedToolError } from '../tools/errors.js';
+import type { ToolContext, ToolResult } from '../tools/types.js';
 import { interpretFastbootArgv, type FileResolution, type OpSpec } from './fastboot-argv.js';
 
 /** Where in the script something happens. */
@@ -75,8 +76,12 @@ export interface EngineOptions {
   tools: ToolBox;
   /** A file inside the ROM by its ROM-relative path; undefined = missing. The front end maps script paths to ROM paths. */
   readRomFile: (file: string) => string | undefined;
-  /** An image argument of a fastboot call as a ROM-relative path (front-end path rules). */
-  resolveFile: (arg: string) => FileResolution;
+  /** An image argument of a fastboot call as a ROM-relative path (front-end path rules); a front end may also set it per run (setResolveFile). */
+  resolveFile?: (arg: string) => FileResolution;
+  /** Every file in the ROM (ROM-relative), for globs and directory tests; absent = none. */
+  listRomFiles?: () => readonly string[];
+  /** Which shell's builtins the text tools imitate (`[`, test, printf): dash (Debian sh) or bash. */
+  shell?: 'dash' | 'bash';
   /** Lines given for the script's `read` / `set /p` (none = end of input, as `sh script </dev/null`). */
   inputs?: readonly string[];
   limits?: Partial<Limits>;
@@ -132,6 +137,7 @@ export class Engine {
   private inputAt = 0;
   /** Query keys by query, for reuse until the next device operation (the device answers the same). */
   private fresh = new Map<string, string>();
+  private resolveFile: (arg: string) => FileResolution;
 
   constructor(
     private readonly opts: EngineOptions,
@@ -139,8 +145,16 @@ export class Engine {
     private readonly forced: ReadonlyMap<string, boolean>,
     /** Whether unforced decisions may be flipped on another run (false on failure-analysis runs). */
     private readonly branching: boolean,
+    /** Failure-analysis run: stop at the first thing the device sees after this operation failed. */
+    private readonly failing?: string,
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.resolveFile = opts.resolveFile ?? (() => ({ ok: false, why: 'no file resolver' }));
+  }
+
+  /** How this run maps fastboot image arguments to ROM paths (it may depend on the front end's current directory). */
+  setResolveFile(fn: (arg: string) => FileResolution): void {
+    this.resolveFile = fn;
   }
 
   get file(): string {
@@ -176,7 +190,11 @@ export class Engine {
   private record(e: PathEvent, loc: Loc): void {
     if (this.events.length >= this.limits.maxEvents) throw new ScriptInterpretError(loc, loc.text, `the script does more than ${this.limits.maxEvents} things on one path`, 'script.limit');
     this.events.push(e);
+    // What the script does next after the failure is all a failure policy needs.
+    if (this.failed && e.type !== 'print') throw new PathEnd({ type: 'end' });
   }
+
+  private failed = false;
 
   private checkSize(t: Term, loc: Loc): Term {
     const n = t.kind === 'lit' ? t.value.length : keyOf(t).length;
@@ -243,7 +261,9 @@ export class Engine {
 
   private opSucceeded(opKey: string): boolean {
     this.consulted.add(opKey);
-    return this.choose(`op:${opKey}`, { op: opKey });
+    const ok = this.choose(`op:${opKey}`, { op: opKey });
+    if (!ok && opKey === this.failing) this.failed = true;
+    return ok;
   }
 
   /**
@@ -295,6 +315,8 @@ export class Engine {
   split(t: Term, loc: Loc): Term[] {
     const s = this.settle(t);
     if (s.kind === 'lit') return splitFields(s.value).map(lit);
+    // An exit status is always one decimal number: one field, itself.
+    if (s.kind === 'status' || (s.kind === 'tool' && s.result === 'status')) return [s];
     if (this.decide({ kind: 'fields', term: s, count: 0 }, loc)) return [];
     if (this.decide({ kind: 'fields', term: s, count: 1 }, loc)) return [this.fold({ kind: 'trim', of: s })];
     return this.refuse(loc, loc.text, 'an unquoted expansion of a device answer with several words (word splitting a device answer)');
@@ -314,10 +336,8 @@ export class Engine {
     if (!name || name.kind !== 'lit') return this.refuse(loc, loc.text, 'a command name that depends on the device');
     if (!this.opts.tools.has(name.value)) return this.refuse(loc, name.value, `${name.value} is not a command miflash interprets`);
     if (args.every(isLit) && isLit(input)) {
-      const r = this.evalNow(
-        () => this.opts.tools.run(args.map((a) => (a as { value: string }).value), input.value, { readFile: (f) => this.opts.readRomFile(f), timeZone: 'UTC' }),
-        loc,
-      );
+      const words = args.map((a) => (a as { value: string }).value);
+      const r = this.evalNow(() => runMemo(this.opts, this.opts.tools, words, input.value, this.toolContext()), loc);
       return { stdout: this.checkSize(lit(r.stdout), loc), stderr: lit(r.stderr), status: lit(String(r.status)) };
     }
     const app = (result: 'stdout' | 'stderr' | 'status'): Term => ({ kind: 'tool', argv: args, stdin: input, result });
@@ -332,7 +352,7 @@ export class Engine {
    */
   fastboot(argv: Term[], opts: { vendor: boolean; node: string }, loc: Loc): CommandResult {
     const words = argv.map((a, i) => this.literal(a, loc, `fastboot argument ${i + 1}`));
-    const meaning = interpretFastbootArgv(words, this.opts.resolveFile);
+    const meaning = interpretFastbootArgv(words, this.resolveFile);
     if (meaning.kind === 'refuse') return this.refuse(loc, loc.text, meaning.why);
     const key = this.key(opts.node);
     if (meaning.kind === 'query') {
@@ -377,6 +397,17 @@ export class Engine {
     return this.opts.readRomFile(file);
   }
 
+  /** Every file of the ROM (ROM-relative paths). */
+  romFiles(): readonly string[] {
+    return this.opts.listRomFiles?.() ?? [];
+  }
+
+  /** The context the text tools run with (also recorded for run time through the plan's shell). */
+  toolContext(): ToolContext {
+    const ctx: ToolContext & { shell?: 'dash' | 'bash' } = { readFile: (f: string) => this.opts.readRomFile(f), timeZone: 'UTC', ...(this.opts.shell ? { shell: this.opts.shell } : {}) };
+    return ctx;
+  }
+
   sleep(seconds: number, loc: Loc, node: string): void {
     this.record({ type: 'sleep', key: this.key(node), seconds, loc }, loc);
   }
@@ -409,7 +440,7 @@ export class Engine {
     return {
       printed: () => undefined,
       tools: this.opts.tools,
-      toolContext: { readFile: (f: string) => this.opts.readRomFile(f), timeZone: 'UTC' as const },
+      toolContext: this.toolContext(),
     };
   }
 
@@ -417,6 +448,26 @@ export class Engine {
   finish(terminal: Terminal): RunRecord {
     return { events: this.events, terminal, consulted: [...this.consulted] };
   }
+}
+
+/**
+ * Literal tool runs, remembered per exploration (per options object: the same
+ * ROM): tools are pure, and every path and failure run repeats the same ones.
+ */
+const memos = new WeakMap<object, Map<string, ToolResult>>();
+const MEMO_MAX = 4096;
+
+function runMemo(owner: object, tools: ToolBox, argv: string[], stdin: string, ctx: ToolContext): ToolResult {
+  if (stdin.length > 4096) return tools.run(argv, stdin, ctx);
+  let memo = memos.get(owner);
+  if (!memo) memos.set(owner, (memo = new Map()));
+  const key = `${(ctx as { shell?: string }).shell ?? ''}\u0001${argv.join('\u0000')}\u0001${stdin}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const r = tools.run(argv, stdin, ctx);
+  if (memo.size >= MEMO_MAX) memo.clear();
+  memo.set(key, r);
+  return r;
 }
 
 /**

@@ -21,8 +21,8 @@ export interface Exploration {
   policies: Map<string, FailurePolicy>;
 }
 
-function runOnce(program: Program, opts: EngineOptions, forced: ReadonlyMap<string, boolean>, branching: boolean): RunRecord {
-  const engine = new Engine(opts, forced, branching);
+function runOnce(program: Program, opts: EngineOptions, forced: ReadonlyMap<string, boolean>, branching: boolean, failing?: string): RunRecord {
+  const engine = new Engine(opts, forced, branching, failing);
   try {
     program(engine);
   } catch (err) {
@@ -64,7 +64,7 @@ export function explore(program: Program, opts: EngineOptions): Exploration {
       if (policies.has(op)) continue;
       const f = new Map(prefix);
       f.set(`op:${op}`, false);
-      policies.set(op, classify(run, runOnce(program, opts, f, false), op));
+      policies.set(op, classify(run, runOnce(program, opts, f, false, op), op));
     }
   }
   return { paths, policies };
@@ -97,7 +97,8 @@ function classify(ok: RunRecord, failed: RunRecord, key: string): FailurePolicy 
     const message = b.prints.join('').trim();
     return { kind: 'abort', ...(message ? { message } : {}), ...(t.type === 'exit' ? { status: t.status } : {}) };
   }
-  if (a.end === b.end && a.seen.join('\n') === b.seen.join('\n')) return { kind: 'ignore' };
+  // The failure run stops at the first thing the device sees next: the same as after a success = carry on.
+  if (b.seen.length > 0 ? a.seen[0] === b.seen[0] : a.seen.length === 0 && a.end === b.end) return { kind: 'ignore' };
   const op = ok.events.find((e) => e.type === 'op' && e.key === key) as Extract<PathEvent, { type: 'op' }>;
   const next = failed.events.slice(failed.events.findIndex((e) => e.type === 'op' && e.key === key) + 1).find((e) => e.type === 'op' || e.type === 'query');
   const detail = next && 'loc' in next ? `line ${next.loc.line}: ${next.loc.text.trim()}` : b.end;
