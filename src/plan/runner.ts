@@ -16,11 +16,11 @@
 // `format` erase and say the filesystem comes from Android (wipe.ts);
 // `update image-*.zip` is checked in phase 1 and flashed in AOSP flashall
 // order (update-zip.ts).
-import { constants } from 'node:fs';
-import { access, copyFile, mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { access, copyFile, mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AbortedError, BadInputError, DeviceFailError, ExitCode, MiflashError, TransportError } from '../errors.js';
+import { AbortedError, BadInputError, DeviceFailError, ExitCode, GateRefusedError, MiflashError, TransportError } from '../errors.js';
 import type { FastbootClient } from '../fastboot/client.js';
 import { readAndroidInfoFromZip } from '../rom/rom.js';
 import { DEFAULT_REBOOT_TIMEOUT_MS, reconnect, waitForDisconnect } from './reconnect.js';
@@ -35,6 +35,8 @@ import { RESPARSE_LIMIT } from '../sparse/prepare.js';
 import { RAW_BLOCK_SIZE } from '../sparse/raw-scan.js';
 import { minResparseLimit } from '../sparse/resparse.js';
 import { erasePartition } from '../fastboot/erase.js';
+import { createLogicalPartition, deleteLogicalPartition, resizeLogicalPartition, snapshotUpdate } from '../fastboot/logical.js';
+import { bootImage } from '../fastboot/ram.js';
 import { resolveSlotOption } from '../fastboot/slots.js';
 import type { Rom } from '../rom/rom.js';
 import { touchesUserData } from '../rom/script/index.js';
@@ -43,6 +45,7 @@ import type { PreflightResult } from './preflight.js';
 import { DeviceFacts, describeGate, evaluateGate, type GateStep } from './gates.js';
 import type { PlanEvent, StepStatus } from './events.js';
 import { progressThrottle } from './progress-throttle.js';
+import { ScriptState } from './script-state.js';
 import { queryArgv } from './predicate.js';
 import { FlashPlanSchema, isDeviceOp, isGate, type FlashPlan, type PlanStep, type StepCondition, type StepOf } from './schema.js';
 
@@ -86,6 +89,8 @@ export interface RunPlanOptions {
   rebootTimeoutMs?: number;
   /** Poll interval while waiting for the device (tests). */
   reconnectIntervalMs?: number;
+  /** The device's serial number as the host lists it (`fastboot devices` in a script); default: getvar serialno. */
+  deviceSerial?: string;
   /** Where update-zip images are extracted before flashing (default os.tmpdir()). */
   tmpDir?: string;
   /** AOSP client options for `update` steps (miflash update ZIP): --slot, --skip-secondary, --force, --set-active, --disable-fastboot-info. */
@@ -294,47 +299,85 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   for (const w of plan.warnings) ctx.emit({ event: 'message', level: 'warning', source: 'miflash', text: w });
 
   // ---- phase 1: read-only ----
+  // Walk the plan in order up to its first device operation that will run:
+  // ask the queries, evaluate the gates, exits and every step's predicate.
+  // Steps after that whose predicate reads a query asked later (after a
+  // reboot into fastbootd, say) are decided in place in phase 2; every check
+  // that can be decided now is decided now, so a refusal comes before any write.
   const facts = new DeviceFacts(client);
-  for (const [i, s] of plan.steps.entries()) {
-    if (!isGate(s)) continue;
-    const label = stepLabel(s);
-    const t0 = ctx.clock();
-    setCurrent(i);
-    ctx.emit({ event: 'step-start', step: i, kind: s.kind, line: s.line, label });
-    const out = await evaluateGate(s as GateStep, facts);
-    const durationMs = ctx.clock() - t0;
-    if (out.ok) {
-      outcomes[i]!.status = 'ok';
-      ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'ok', durationMs, message: out.detail });
-      continue;
-    }
-    if (s.onFailure === 'ignore' && s.kind !== 'gate.unknown') {
-      const text = `${label}: ${out.detail} (the vendor script does not stop here; a lock will not run)`;
-      warnings.push(text);
-      outcomes[i]!.status = 'warning';
-      ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'warning', durationMs, message: out.detail });
-      continue;
-    }
-    outcomes[i]!.status = 'failed';
-    ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'failed', durationMs, message: out.error!.message });
-    throw out.error!;
-  }
-  setCurrent(undefined);
-  await implicitAntiRollback(plan, rom, facts, ctx);
-
-  // Conditions, decided now so phase 2 asks the device nothing new.
+  const state = new ScriptState(plan, (f) => existsSync(join(rom.root, f)));
+  const serial = async () => opts.deviceSerial ?? (await facts.get('serialno')) ?? opts.deviceId;
   const runs: boolean[] = [];
+  const deferred = new Set<number>();
   const skipWhy: Array<string | undefined> = [];
-  for (const s of plan.steps) {
-    if (s.foreign && !opts.allowForeign) {
+  let firstWrite = -1;
+  let endAt = plan.steps.length;
+  for (const [i, s] of plan.steps.entries()) {
+    if (i > endAt) {
+      runs.push(false);
+      skipWhy.push(`the script ends at line ${plan.steps[endAt]!.line}`);
+      continue;
+    }
+    if (s.foreign && !opts.allowForeign && s.kind !== 'query') {
       runs.push(false);
       skipWhy.push(`line ${s.line} is not vendor content (no $* / %*); skipped`);
       continue;
     }
-    const ok = s.condition ? await conditionHolds(s.condition, facts, rom) : true;
-    runs.push(ok);
-    skipWhy.push(ok ? undefined : `condition not met: ${describeCondition(s.condition!)}`);
+    let when: boolean | undefined = true;
+    if (s.when) when = state.readable(s.when) ? state.holds(s.when) : undefined;
+    if (when === true && s.condition && !(await conditionHolds(s.condition, facts, rom))) when = false;
+    skipWhy.push(when === false ? `condition not met: ${s.when ? `not (${state.describe(s.when)})` : describeCondition(s.condition!)}` : undefined);
+    runs.push(when !== false);
+    if (when === undefined) {
+      deferred.add(i);
+      continue;
+    }
+    if (!when) continue;
+    if (s.kind === 'query') {
+      if (firstWrite >= 0) {
+        deferred.add(i);
+        continue;
+      }
+      await askQuery(s, i, { state, client, serial, ctx, setCurrent, outcomes });
+      continue;
+    }
+    if (s.kind === 'exit') {
+      if (s.status === 0) {
+        endAt = i;
+        continue;
+      }
+      const out = exitOutcome(s, plan, state, false);
+      outcomes[i]!.status = 'failed';
+      ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label: stepLabel(s), status: 'failed', durationMs: 0, message: out.message });
+      throw out;
+    }
+    if (isGate(s)) {
+      const label = stepLabel(s);
+      const t0 = ctx.clock();
+      setCurrent(i);
+      ctx.emit({ event: 'step-start', step: i, kind: s.kind, line: s.line, label });
+      const out = await evaluateGate(s as GateStep, facts);
+      const durationMs = ctx.clock() - t0;
+      if (out.ok) {
+        outcomes[i]!.status = 'ok';
+        ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'ok', durationMs, message: out.detail });
+        continue;
+      }
+      if (s.onFailure === 'ignore' && s.kind !== 'gate.unknown') {
+        const text = `${label}: ${out.detail} (the vendor script does not stop here; a lock will not run)`;
+        warnings.push(text);
+        outcomes[i]!.status = 'warning';
+        ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'warning', durationMs, message: out.detail });
+        continue;
+      }
+      outcomes[i]!.status = 'failed';
+      ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'failed', durationMs, message: out.error!.message });
+      throw out.error!;
+    }
+    if (firstWrite < 0 && isDeviceOp(s)) firstWrite = i;
   }
+  setCurrent(undefined);
+  await implicitAntiRollback(plan, rom, facts, ctx);
 
   await checkSlots(plan, runs, client);
   const rebootsToFollow = reconnectPoints(plan, runs, opts);
@@ -384,14 +427,15 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   await checkSplitLimit(effective, preflight, rom, limit);
   const vbmetaPatches = await checkVbmeta(effective, rom);
 
-  const operations = plan.steps.flatMap((s, i) => (runs[i] && !isGate(s) && s.kind !== 'note' && s.kind !== 'sleep' ? [stepLabel(s)] : []));
+  const operations = plan.steps.flatMap((s, i) => (runs[i] && isDeviceOp(s) ? [stepLabel(s)] : []));
   const factsSnapshot = facts.snapshot();
 
   if (opts.dryRun) {
     for (const [i, s] of plan.steps.entries()) {
-      if (isGate(s)) continue;
+      if (isGate(s) || outcomes[i]!.status !== 'not-run') continue;
       outcomes[i]!.status = 'skipped';
-      const message = runs[i] ? `dry run: would ${stepLabel(s)}` : skipWhy[i]!;
+      const later = deferred.has(i) ? ` if ${state.describe(s.when!)} (decided when the device gets there)` : '';
+      const message = runs[i] ? `dry run: would ${stepLabel(s)}${later}` : skipWhy[i]!;
       outcomes[i]!.message = message;
       ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label: stepLabel(s), status: 'skipped', durationMs: 0, message });
     }
@@ -425,12 +469,54 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   let stepsRun = 0;
   const tmp = vbmetaPatches.size > 0 ? await mkdtemp(join(tmpdir(), 'miflash-vbmeta-')) : undefined;
   try {
+    let ended: PlanStep | undefined;
     for (const [i, s] of plan.steps.entries()) {
-      if (isGate(s)) continue;
+      if (isGate(s) && !deferred.has(i)) continue;
       if (opts.signal?.aborted) throw new AbortedError(`aborted by the user before step ${i + 1} (${stepLabel(s)})`);
       const label = stepLabel(s);
       const base = { step: i, kind: s.kind, line: s.line, label };
-      if (s.kind === 'note') {
+      if (ended && runs[i]) {
+        runs[i] = false;
+        skipWhy[i] = `the script ends at line ${ended.line}`;
+      }
+      if (deferred.has(i) && runs[i]) {
+        // Decided now, with the answers of the queries asked since phase 1.
+        if (s.when && !state.readable(s.when)) throw new BadInputError(`${plan.source.script} line ${s.line}: the plan reads a query it has not asked`, { code: 'plan.invalid' });
+        if (s.when && !state.holds(s.when)) {
+          runs[i] = false;
+          skipWhy[i] = `condition not met: not (${state.describe(s.when)})`;
+        }
+      }
+      if (runs[i] && s.kind === 'query') {
+        if (outcomes[i]!.status === 'not-run') await askQuery(s, i, { state, client: link.client, serial, ctx, setCurrent, outcomes });
+        continue;
+      }
+      if (runs[i] && s.kind === 'exit') {
+        outcomes[i]!.status = s.status === 0 ? 'ok' : 'failed';
+        if (s.status === 0) {
+          ended = s;
+          ctx.emit({ event: 'step-end', ...base, status: 'ok', durationMs: 0, message: 'the script ends here' });
+          continue;
+        }
+        const out = exitOutcome(s, plan, state, stepsRun > 0);
+        ctx.emit({ event: 'step-end', ...base, status: 'failed', durationMs: 0, message: out.message });
+        throw out;
+      }
+      if (runs[i] && isGate(s)) {
+        const out = await evaluateGate(s as GateStep, facts);
+        if (!out.ok) {
+          outcomes[i]!.status = 'failed';
+          ctx.emit({ event: 'step-end', ...base, status: 'failed', durationMs: 0, message: out.error!.message });
+          throw out.error!;
+        }
+        outcomes[i]!.status = 'ok';
+        continue;
+      }
+      if (s.kind === 'query' || s.kind === 'exit' || isGate(s)) {
+        if (outcomes[i]!.status === 'not-run') outcomes[i]!.status = 'skipped';
+        continue;
+      }
+      if (s.kind === 'note' && runs[i]) {
         ctx.emit({ event: 'message', level: 'info', source: 'miflash', text: s.text });
         outcomes[i]!.status = 'ok';
         continue;
@@ -780,6 +866,17 @@ async function perform(s: PlanStep, c: PerformContext): Promise<void> {
       if (!s.skipReboot) await fbStep(c, 'Rebooting', () => after.reboot());
       return;
     }
+    case 'logical-partition':
+      if (s.action === 'create') await createLogicalPartition(client, s.partition, s.size!, c.onFb);
+      else if (s.action === 'delete') await deleteLogicalPartition(client, s.partition, c.onFb);
+      else await resizeLogicalPartition(client, s.partition, s.size!, { onEvent: c.onFb });
+      return;
+    case 'snapshot-update':
+      await snapshotUpdate(client, s.action, c.onFb);
+      return;
+    case 'boot':
+      await bootImage(client, await readFile(join(c.rom.root, s.file)), { onEvent: c.onFb, ...(signal ? { signal } : {}) });
+      return;
     default:
       throw new BadInputError(`step kind ${s.kind} cannot run`, { code: 'plan.unsupported-step' });
   }
@@ -876,6 +973,12 @@ function hostChecks(plan: FlashPlan, opts: RunPlanOptions): void {
     }
   }
   for (const s of active) {
+    if (s.kind === 'wipe-super' || s.kind === 'fetch') {
+      throw new BadInputError(`${plan.source.script} line ${s.line}: ${stepLabel(s)} is not supported by miflash's runner yet`, {
+        code: 'plan.unsupported-step',
+        hint: 'nothing has been written to the device',
+      });
+    }
     if (s.kind === 'sleep' && s.seconds > MAX_SLEEP_SECONDS) {
       throw new BadInputError(`${plan.source.script} line ${s.line}: sleep ${s.seconds} s is longer than the ${MAX_SLEEP_SECONDS} s miflash allows`, { code: 'plan.sleep-too-long' });
     }
@@ -993,4 +1096,34 @@ async function followReboot(s: StepOf<'reboot'>, i: number, f: FollowContext): P
   }
   const durationMs = f.ctx.clock() - t0;
   f.ctx.emit({ event: 'step-end', ...base, status: 'ok', durationMs, message: `back after ${(durationMs / 1000).toFixed(1)} s` });
+}
+
+interface AskContext {
+  state: ScriptState;
+  client: FastbootClient;
+  serial: () => Promise<string>;
+  ctx: RunContext;
+  setCurrent: (i: number | undefined) => void;
+  outcomes: StepOutcome[];
+}
+
+/** Asks one of the plan's queries (read-only) and reports what the AOSP client would have printed. */
+async function askQuery(s: StepOf<'query'>, i: number, a: AskContext): Promise<void> {
+  const label = stepLabel(s);
+  const t0 = a.ctx.clock();
+  a.setCurrent(i);
+  a.ctx.emit({ event: 'step-start', step: i, kind: s.kind, line: s.line, label });
+  await a.state.ask(s.id, s.query, a.client, a.serial);
+  a.outcomes[i]!.status = 'ok';
+  a.ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'ok', durationMs: a.ctx.clock() - t0, message: a.state.summary(s.id) });
+}
+
+/** The refusal for a script exit with a non-zero status (a gate). */
+function exitOutcome(s: StepOf<'exit'>, plan: FlashPlan, state: ScriptState, afterWrites: boolean): GateRefusedError {
+  const why = s.when ? ` because ${state.describe(s.when)}` : '';
+  const said = s.message ? `: ${s.message}` : '';
+  return new GateRefusedError(`${plan.source.script} line ${s.line} stops with status ${s.status}${said} (it does so${why})`, {
+    code: 'gate.script',
+    hint: afterWrites ? 'the steps before this one were done; the rest were not' : 'nothing has been written to the device',
+  });
 }

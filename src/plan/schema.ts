@@ -290,6 +290,8 @@ export const FlashPlanSchema = z.object({
     /** Script file name (relative to the ROM root when planned for a ROM). */
     script: z.string(),
     dialect: z.enum(['sh', 'bat']),
+    /** .sh plans: the shell whose builtins the plan's tools imitate at run time (`[`, test): the shebang's, else Debian's sh. */
+    shell: z.enum(['dash', 'bash']).optional(),
     mode: PlanModeSchema,
     /** 'xiaomi' (fastboot $* / %*), 'google' (factory flash-all). */
     family: z.enum(['xiaomi', 'google']),

@@ -2,11 +2,13 @@
 // merges its .sh/.bat twin (stricter failure policy wins), resolves host-side
 // conditions (`if exist`), fills the package anti version and android-info
 // requirements, and adds a misc.txt product gate when the script has no blocking one.
-import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, realpathSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { BadInputError } from '../errors.js';
-import { FlashPlanSchema, type FlashPlan, type PlanStep } from '../plan/schema.js';
+import { checksOf, checksProduct } from '../plan/checks.js';
+import { lit, type Pred } from '../plan/predicate.js';
+import { FlashPlanSchema, isDeviceOp, type FlashPlan, type PlanStep } from '../plan/schema.js';
 import { cachedParse } from './plan-cache.js';
 import { readAndroidInfoFromZip, type Rom, type RomScript } from './rom.js';
 import { mergeTwin, parseScript, touchesUserData } from './script/index.js';
@@ -24,6 +26,8 @@ export interface PlanForRomOptions {
   mode?: RomMode;
   /** A script by name (`flash_all.bat`) or path; overrides mode. */
   script?: string;
+  /** Lines for the script's `read` (`--input`); none = end of input. */
+  inputs?: readonly string[];
 }
 
 export function selectScript(rom: Rom, opts: PlanForRomOptions): RomScript {
@@ -56,12 +60,15 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-async function parseFile(rom: Rom, s: RomScript): Promise<FlashPlan> {
+async function parseFile(rom: Rom, s: RomScript, inputs?: readonly string[]): Promise<FlashPlan> {
   const text = await readFile(s.path, 'utf8');
+  let files: string[] | undefined;
   // Remembered across runs (plan-cache.ts): every option and every ROM read is part of the key.
   return cachedParse(
     text,
     {
+      ...(inputs ? { inputs } : {}),
+      listRomFiles: () => (files ??= listFiles(rom.root)),
       file: s.name,
       dialect: s.dialect,
       ...(rom.antiVersion !== undefined ? { antiVersion: rom.antiVersion } : {}),
@@ -70,6 +77,27 @@ async function parseFile(rom: Rom, s: RomScript): Promise<FlashPlan> {
     },
     parseScript,
   );
+}
+
+/** Every regular file under the ROM root (ROM-relative, '/'-separated), bounded; symlinks are not followed. */
+function listFiles(root: string, max = 20_000): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    let ents;
+    try {
+      ents = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) {
+      if (out.length >= max) return;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(join(dir, e.name), r);
+      else if (e.isFile()) out.push(r);
+    }
+  };
+  walk(root, '');
+  return out.sort();
 }
 
 /** A side-car text file a gate compares against (e.g. images/security_patch_level.txt); undefined when missing or not a regular file. */
@@ -98,7 +126,7 @@ function readSmallText(root: string, file: string): string | undefined {
 
 export async function planForRom(rom: Rom, opts: PlanForRomOptions = {}): Promise<FlashPlan> {
   const script = selectScript(rom, opts);
-  let plan = await parseFile(rom, script);
+  let plan = await parseFile(rom, script, opts.inputs);
   // --script overrides the mode: a keep-data (or lock) request must not silently run another kind of script.
   // 'clean' is the CLI default, so it cannot be told apart from "no --mode".
   const wanted = opts.mode;
@@ -111,7 +139,7 @@ export async function planForRom(rom: Rom, opts: PlanForRomOptions = {}): Promis
   const twin = rom.scripts.find((s) => s.variant === script.variant && s.dialect !== script.dialect);
   if (twin) {
     try {
-      plan = mergeTwin(plan, await parseFile(rom, twin));
+      plan = mergeTwin(plan, await parseFile(rom, twin, opts.inputs));
     } catch (err) {
       plan = { ...plan, warnings: [...plan.warnings, `twin ${twin.name} not merged: ${(err as Error).message}`] };
     }
@@ -144,21 +172,20 @@ export async function planForRom(rom: Rom, opts: PlanForRomOptions = {}): Promis
   }
   const device = rom.misc?.device;
   // A product check the script ignores (only reported) does not protect the device either.
-  const blocking = steps.some((s) => s.kind === 'gate.product' && s.onFailure === 'abort');
-  if (device && !blocking && /^[A-Za-z0-9_-]+$/.test(device)) {
-    const has = steps.some((s) => s.kind === 'gate.product');
+  if (device && !checksProduct(steps) && /^[A-Za-z0-9_-]+$/.test(device)) {
+    const has = steps.some((s) => checksOf(s, steps).includes('product'));
     plan.warnings.push(`the script has no ${has ? 'blocking ' : ''}product check; miflash checks misc.txt device=${device}`);
-    const firstOp = steps.findIndex((s) => !s.kind.startsWith('gate.') && s.kind !== 'note');
-    steps.splice(firstOp === -1 ? steps.length : firstOp, 0, {
-      kind: 'gate.product',
-      line: 0,
-      onFailure: 'abort',
-      message: `this ROM is for ${device} (misc.txt)`,
-      products: [device],
-      patterns: [`^product: *${device}$`],
-      match: 'exact',
-      source: { text: `device=${device}`, dialect: 'misc.txt' },
-    });
+    const firstOp = steps.findIndex(isDeviceOp);
+    const ids = steps.flatMap((s) => (s.kind === 'query' ? [Number(s.id.slice(1))] : []));
+    const id = `q${Math.max(0, ...ids) + 1}`;
+    const query: PlanStep = { kind: 'query', line: 0, onFailure: 'abort', id, query: { kind: 'getvar', name: 'product' } };
+    // The script's own words: `fastboot getvar product 2>&1 | grep -q "^product: *DEVICE$"` or stop.
+    const matches: Pred = {
+      kind: 'zero',
+      term: { kind: 'tool', argv: [lit('grep'), lit('-q'), lit(`^product: *${device}$`)], stdin: { kind: 'output', query: id, stream: 'both' }, result: 'status' },
+    };
+    const gate: PlanStep = { kind: 'exit', line: 0, onFailure: 'abort', status: 1, message: `this ROM is for ${device} (misc.txt)`, when: { kind: 'not', of: matches } };
+    steps.splice(firstOp === -1 ? steps.length : firstOp, 0, query, gate);
   }
   const rel = relative(rom.root, script.path);
   return FlashPlanSchema.parse({

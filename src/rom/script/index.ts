@@ -1,8 +1,9 @@
 // Flash script → typed plan. Pure: no file system, no device.
+import { checksOf } from '../../plan/checks.js';
 import { FlashPlanSchema, isDeviceOp, type FlashPlan, type PlanStep } from '../../plan/schema.js';
 import { modeFromName, splitLines } from './common.js';
 import { parseBat } from './bat.js';
-import { parseSh } from './sh.js';
+import { planShScript } from './sh/index.js';
 import type { ParseOptions } from './types.js';
 
 export { ScriptParseError, modeFromName } from './common.js';
@@ -11,7 +12,15 @@ export type { ParseOptions } from './types.js';
 /** Parse one flash script. Throws ScriptParseError (exit 2) naming file:line:text for any line it does not accept. */
 export function parseScript(text: string, opts: ParseOptions): FlashPlan {
   const lines = splitLines(text);
-  const parsed = opts.dialect === 'sh' ? parseSh(text, lines, opts) : parseBat(text, lines, opts);
+  const parsed =
+    opts.dialect === 'sh'
+      ? planShScript(text, {
+          file: opts.file,
+          ...(opts.readRomText ? { readRomText: opts.readRomText } : {}),
+          ...(opts.listRomFiles ? { listRomFiles: opts.listRomFiles } : {}),
+          ...(opts.inputs ? { inputs: opts.inputs } : {}),
+        })
+      : parseBat(text, lines, opts);
   const mode = modeFromName(opts.file);
   const warnings = [...parsed.warnings];
   if (mode === 'keep-data') {
@@ -23,7 +32,7 @@ export function parseScript(text: string, opts: ParseOptions): FlashPlan {
   }
   const plan: FlashPlan = {
     version: 1,
-    source: { script: opts.file, dialect: opts.dialect, mode, family: parsed.family },
+    source: { script: opts.file, dialect: opts.dialect, ...(parsed.shell ? { shell: parsed.shell } : {}), mode, family: parsed.family },
     warnings,
     steps: hoistAndroidInfo(parsed.steps),
   };
@@ -56,11 +65,14 @@ function describe(s: PlanStep): string {
 
 /** What identifies a device operation for twin comparison (not its failure policy or line). */
 export function opSignature(s: PlanStep): string {
-  const { line: _l, onFailure: _o, message: _m, vendorUnchecked: _v, ...rest } = s;
+  // Conditions are compared by what they mean at run time, not how each dialect spells them.
+  const { line: _l, onFailure: _o, message: _m, vendorUnchecked: _v, when: _w, condition: _c, ...rest } = s;
   void _l;
   void _o;
   void _m;
   void _v;
+  void _w;
+  void _c;
   return JSON.stringify(rest);
 }
 
@@ -89,8 +101,13 @@ export function mergeTwin(primary: FlashPlan, twin: FlashPlan): FlashPlan {
       if (s.message === undefined && t.message !== undefined) s.message = t.message;
     }
   });
-  const kinds = new Set(steps.filter((s) => s.kind.startsWith('gate.')).map((s) => s.kind));
-  const extra = twin.steps.filter((s) => s.kind.startsWith('gate.') && !kinds.has(s.kind) && s.onFailure === 'abort');
+  // A twin's check of something the primary does not check is added (legacy gates carry no query references).
+  const checked = new Set(steps.flatMap((s) => (s.onFailure === 'abort' ? checksOf(s, steps) : [])));
+  const extra = twin.steps.filter((s) => {
+    if (!s.kind.startsWith('gate.') || s.onFailure !== 'abort' || s.when) return false;
+    const labels = checksOf(s, twin.steps);
+    return labels.length > 0 && labels.some((l) => !checked.has(l));
+  });
   for (const g of extra) warnings.push(`gate ${g.kind} comes from ${twin.source.script} line ${g.line}`);
   const firstOp = steps.findIndex(isDeviceOp);
   const at = firstOp === -1 ? steps.length : firstOp;

@@ -13,10 +13,16 @@ export interface ParseOptions {
    * undefined = missing. Used for package values a gate compares against (§6). Absent = every file is missing.
    */
   readRomText?: (file: string) => string | undefined;
+  /** Every file of the ROM, ROM-relative (globs, `cd`); absent = none known. */
+  listRomFiles?: () => readonly string[];
+  /** Lines the script's `read` gets (`--input`); none = end of input, as `sh script </dev/null`. */
+  inputs?: readonly string[];
 }
 
 export interface ParsedScript {
   steps: PlanStep[];
   warnings: string[];
   family: 'xiaomi' | 'google';
+  /** The shell whose semantics an interpreted .sh followed. */
+  shell?: 'dash' | 'bash';
 }

@@ -404,7 +404,12 @@ export class Engine {
 
   /** The context the text tools run with (also recorded for run time through the plan's shell). */
   toolContext(): ToolContext {
-    const ctx: ToolContext & { shell?: 'dash' | 'bash' } = { readFile: (f: string) => this.opts.readRomFile(f), timeZone: 'UTC', ...(this.opts.shell ? { shell: this.opts.shell } : {}) };
+    // Tools get paths as the script wrote them; the front end's rules map them into the ROM (or refuse them).
+    const readFile = (p: string) => {
+      const r = this.resolveFile(p);
+      return r.ok ? this.opts.readRomFile(r.file) : undefined;
+    };
+    const ctx: ToolContext & { shell?: 'dash' | 'bash' } = { readFile, timeZone: 'UTC', ...(this.opts.shell ? { shell: this.opts.shell } : {}) };
     return ctx;
   }
 

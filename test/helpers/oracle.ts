@@ -1,0 +1,110 @@
+// The interpreter's oracle: run a vendor .sh under the real shell its shebang
+// names (bash for #!/bin/bash, else Debian's sh = dash) with the logging fake
+// `fastboot` first on PATH, answering from a model device exactly as the AOSP
+// client prints; then walk miflash's plan for the same model device and
+// compare the device operations.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stepLabel } from '../../src/plan/runner.js';
+import type { FlashPlan } from '../../src/plan/schema.js';
+import { simulatePlan, type ModelDevice } from '../../src/plan/simulate.js';
+import { parseScript } from '../../src/rom/script/index.js';
+import { interpretFastbootArgv } from '../../src/rom/script/interp/fastboot-argv.js';
+import { shellOf } from '../../src/rom/script/sh/index.js';
+import { TOOLBOX } from '../../src/rom/script/toolbox.js';
+import { FAKE_FASTBOOT_DIR } from './fake-fastboot.js';
+
+export interface OracleCase {
+  device: ModelDevice;
+  inputs?: string[];
+  /** ROM side files (ROM-relative path -> text). */
+  files?: Record<string, string>;
+  /** Fail the Nth device operation (1-based). */
+  failAt?: number;
+}
+
+export interface Observed {
+  /** Device operations, as plan labels. */
+  ops: string[];
+  /** 'exit N' (N = the shell's status), 'end' (ran to its end: status 0 or the last command's), or 'refuse: why'. */
+  end: string;
+}
+
+/** A temporary ROM folder holding the script and its side files. */
+export function romFolder(scriptPath: string, files: Record<string, string> = {}): { root: string; script: string; done(): void } {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'miflash-oracle-'));
+  const name = path.basename(scriptPath);
+  copyFileSync(scriptPath, path.join(root, name));
+  for (const [f, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+    writeFileSync(path.join(root, f), text);
+  }
+  return { root, script: name, done: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** What the real shell makes the fake fastboot do. */
+export function runUnderShell(root: string, script: string, c: OracleCase): Observed & { calls: string[][]; output: string } {
+  chmodSync(path.join(FAKE_FASTBOOT_DIR, 'fastboot'), 0o755);
+  const log = path.join(root, '.fastboot.log');
+  writeFileSync(log, '');
+  rmSync(`${log}.ops`, { force: true });
+  const text = readFileSync(path.join(root, script), 'utf8');
+  const shell = shellOf(text) === 'bash' ? 'bash' : 'sh';
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${FAKE_FASTBOOT_DIR}${path.delimiter}${process.env.PATH ?? ''}`,
+    HOME: root,
+    LANG: 'C',
+    FAKE_FASTBOOT_LOG: log,
+    FAKE_FASTBOOT_VARS: Object.entries(c.device.vars)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n'),
+    FAKE_FASTBOOT_INFO: (c.device.deviceInfo ?? []).join('\n'),
+    FAKE_FASTBOOT_SERIAL: c.device.serial ?? 'MODEL0001',
+    ...(c.failAt !== undefined ? { FAKE_FASTBOOT_FAIL_AT: String(c.failAt) } : {}),
+  };
+  const input = (c.inputs ?? []).map((l) => `${l}\n`).join('');
+  const r = spawnSync(shell, [path.join(root, script)], { cwd: root, env, input, encoding: 'utf8', timeout: 30_000 });
+  const calls = readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.replace(/\t$/, '').split('\t'));
+  const ops: string[] = [];
+  for (const argv of calls) {
+    const m = interpretFastbootArgv(argv, (arg) => {
+      const abs = path.resolve(root, arg);
+      const rel = path.relative(root, abs);
+      return rel.startsWith('..') ? { ok: false, why: 'outside' } : { ok: true, file: rel.split(path.sep).join('/') };
+    });
+    if (m.kind === 'ops') for (const op of m.ops) ops.push(stepLabel({ ...op, line: 1, onFailure: 'abort' } as never));
+    else if (m.kind === 'refuse') ops.push(`UNINTERPRETABLE ${argv.join(' ')}`);
+  }
+  return { ops, end: r.status === 0 ? 'end' : `exit ${r.status}`, calls, output: `${r.stdout}${r.stderr}` };
+}
+
+/** The plan miflash makes of the script in that folder. */
+export function planIn(root: string, script: string, inputs: string[] = []): FlashPlan {
+  const text = readFileSync(path.join(root, script), 'utf8');
+  return parseScript(text, {
+    file: script,
+    dialect: 'sh',
+    inputs,
+    readRomText: (f) => (existsSync(path.join(root, f)) ? readFileSync(path.join(root, f), 'utf8') : undefined),
+  });
+}
+
+/** What the plan does for that model device (device operations assumed to succeed unless failAt). */
+export function walkPlan(plan: FlashPlan, root: string, c: OracleCase): Observed {
+  const sim = simulatePlan(plan.steps, c.device, TOOLBOX, (f) => existsSync(path.join(root, f)));
+  const ops = sim.ran.filter((s) => !['query', 'note', 'sleep', 'exit'].includes(s.kind)).map(stepLabel);
+  if (c.failAt !== undefined && c.failAt <= ops.length) {
+    // The failed operation's policy decides what follows.
+    const failed = sim.ran.filter((s) => !['query', 'note', 'sleep', 'exit'].includes(s.kind))[c.failAt - 1]!;
+    if (failed.onFailure === 'abort' && !failed.vendorUnchecked) return { ops: ops.slice(0, c.failAt), end: 'abort' };
+  }
+  const s = sim.stop;
+  if (!s) return { ops, end: 'end' };
+  if (s.kind === 'exit') return { ops, end: s.status === 0 ? 'end' : `exit ${s.status}` };
+  return { ops, end: `refuse: ${s.kind === 'gate.unknown' ? s.reason : s.kind}` };
+}

@@ -1,0 +1,165 @@
+// The interpreter against the real shells: for every .sh in fixtures/corpus and
+// fixtures/variants, run the vendor script under the shell its shebang names
+// (bash, else Debian's sh = dash) with a logging fake `fastboot` answering as
+// a model device, and check that miflash's plan, walked for the same model
+// device, performs the same device operations and ends the same way. Model
+// devices vary every variable the plan reads (matching and wrong product,
+// anti too high or absent, crc 0/1/absent, partition-type raw/ext4/absent,
+// ...), inputs vary for scripts that `read`, and operations fail on demand.
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ScriptInterpretError } from '../../../src/rom/script/interp/engine.js';
+import { parseScript } from '../../../src/rom/script/index.js';
+import type { ModelDevice } from '../../../src/plan/simulate.js';
+import { REPO_ROOT } from '../../helpers/emulator.js';
+import { planIn, romFolder, runUnderShell, walkPlan, type OracleCase } from '../../helpers/oracle.js';
+import { spawnSync } from 'node:child_process';
+
+const CORPUS = path.join(REPO_ROOT, 'fixtures/corpus');
+const VARIANTS = path.join(REPO_ROOT, 'fixtures/variants');
+/** Scripts that are not flash scripts: refused with the command miflash does not interpret. */
+const NOT_FLASH: Record<string, RegExp> = {
+  'derived-smartisan-oscar-edl-flash.sh': /:5: adb is not a command miflash interprets/,
+  'google-aosp-generator-generate-factory-images-common.sh': /: (rm|mkdir|cp|tar|zip) is not a command miflash interprets/,
+  'calyxos-generator-generate-factory-images-common.sh': /: (rm|mkdir|cp|tar|zip) is not a command miflash interprets/,
+};
+/** Lines for scripts that ask the user. */
+const INPUTS: Record<string, string[][]> = {
+  'calyxos-fairphone-FP5-flash-all.sh': [['Y'], ['n']],
+  'calyxos-motorola-devon-flash-all.sh': [['Y']],
+  'calyxos-pixel8-shiba-flash-all.sh': [['Y']],
+  'derived-nothing-np1-np2-flash-all.sh': [
+    ['a', 'y', 'y', 'y'],
+    ['auto', 'yes', 'n', 'n'],
+    ['c'],
+  ],
+  'derived-oneplus-pad2-fastbootd-flash.sh': [['', '', '']],
+};
+/** ROM side files some scripts read. */
+const FILES: Record<string, Array<Record<string, string>>> = {
+  'xiaomi-liuqin-hyperos2-flash_all.sh': [{}, { 'images/anti_version.txt': '3\n' }],
+  'xiaomi-liuqin-hyperos2-flash_all_except_storage.sh': [{ 'images/anti_version.txt': '3\n' }],
+  'v7a-security-patch-flash_all.sh': [{ 'images/security_patch_level.txt': '2024-05-01\n' }, {}],
+};
+
+const ABSENT = Symbol('absent');
+type Candidate = string | typeof ABSENT;
+
+function candidates(name: string, product: string): Candidate[] {
+  if (name === 'product') return [product, 'otherdev'];
+  if (name === 'anti' || name === 'rollback_ver') return ['1', '0', '9', ABSENT];
+  if (name === 'crc') return ['1', '0', ABSENT];
+  if (name.startsWith('partition-type:')) return ['raw', 'ext4', ABSENT];
+  if (name === 'secure' || name === 'unlocked' || name === 'is-userspace') return ['yes', 'no'];
+  if (/hw|revision/i.test(name)) return ['5', '1', ABSENT];
+  if (/patch|spl/i.test(name)) return ['2024-01-05', '2025-12-01', ABSENT];
+  return ['1', '0', ABSENT];
+}
+
+function productOf(text: string): string {
+  const m = /product: \*?([A-Za-z0-9_-]+)/.exec(text) ?? /grep -q "([A-Za-z0-9_-]+)"/.exec(text);
+  return m?.[1] ?? 'generic';
+}
+
+/** The base device passes every check; each variant changes one answer. */
+function devices(vars: string[], product: string, deviceInfo: boolean): ModelDevice[] {
+  const info = ['Device unlocked: true', 'Device critical unlocked: true'];
+  const base: Record<string, string> = {};
+  for (const v of vars) {
+    const c = candidates(v, product)[0]!;
+    if (c !== ABSENT) base[v] = c;
+  }
+  const out: ModelDevice[] = [{ vars: base, deviceInfo: info }];
+  for (const v of vars) {
+    for (const c of candidates(v, product).slice(1)) {
+      const vs = { ...base };
+      if (c === ABSENT) delete vs[v];
+      else vs[v] = c;
+      out.push({ vars: vs, deviceInfo: info });
+    }
+  }
+  if (deviceInfo) out.push({ vars: base, deviceInfo: ['Device unlocked: false', 'Device critical unlocked: false'] });
+  return out;
+}
+
+const scripts = [
+  ...readdirSync(CORPUS)
+    .filter((f) => f.endsWith('.sh'))
+    .map((f) => path.join(CORPUS, f)),
+  ...readdirSync(VARIANTS)
+    .filter((f) => f.endsWith('.sh'))
+    .map((f) => path.join(VARIANTS, f)),
+];
+
+const shells = ['sh', 'bash'].every((sh) => spawnSync(sh, ['-c', 'exit 0']).status === 0);
+if (!shells) console.log('skip: the shell oracle needs sh (dash) and bash installed');
+
+describe.skipIf(!shells)('plans do what the vendor .sh does under a real shell', () => {
+  for (const file of scripts) {
+    const name = path.basename(file);
+    if (NOT_FLASH[name]) continue;
+    it(name, () => {
+      const text = readFileSync(file, 'utf8');
+      const product = productOf(text);
+      let compared = 0;
+      for (const files of FILES[name] ?? [{}]) {
+        const rom = romFolder(file, files);
+        try {
+          for (const inputs of INPUTS[name] ?? [[]]) {
+            const plan = planIn(rom.root, rom.script, inputs);
+            const vars = [...new Set(plan.steps.flatMap((s) => (s.kind === 'query' && s.query.kind === 'getvar' ? [s.query.name] : [])))];
+            const info = plan.steps.some((s) => s.kind === 'query' && s.query.kind === 'oem-device-info');
+            for (const device of devices(vars, product, info)) {
+              const c: OracleCase = { device, inputs };
+              const want = runUnderShell(rom.root, rom.script, c);
+              const got = walkPlan(plan, rom.root, c);
+              const where = `${name} inputs=${JSON.stringify(inputs)} files=${JSON.stringify(Object.keys(files))} device=${JSON.stringify(device.vars)}`;
+              if (got.end.startsWith('refuse')) {
+                // miflash stops where it cannot follow; everything before must agree.
+                expect(want.ops.slice(0, got.ops.length), where).toEqual(got.ops);
+              } else {
+                expect(got.ops, `${where}\n${want.output}`).toEqual(want.ops);
+                if (got.end !== 'end') expect(want.end, where).toBe(got.end);
+              }
+              compared++;
+            }
+            // A failing device operation: the plan's policy matches what the script does next.
+            const base: OracleCase = { device: devices(vars, product, info)[0]!, inputs };
+            const all = walkPlan(plan, rom.root, base);
+            for (const failAt of [1, Math.ceil(all.ops.length / 2), all.ops.length].filter((n, i, a) => n > 0 && a.indexOf(n) === i)) {
+              const c = { ...base, failAt };
+              const want = runUnderShell(rom.root, rom.script, c);
+              const got = walkPlan(plan, rom.root, c);
+              const where = `${name} fail op ${failAt} (${all.ops[failAt - 1]})`;
+              if (got.end === 'abort') {
+                expect(want.ops, where).toEqual(got.ops);
+                expect(want.end, where).not.toBe('end');
+              } else expect(want.ops, where).toEqual(got.ops);
+            }
+          }
+        } finally {
+          rom.done();
+        }
+      }
+      expect(compared).toBeGreaterThan(0);
+    });
+  }
+});
+
+describe('scripts that are not flash scripts end in a typed refusal naming the command', () => {
+  for (const [name, re] of Object.entries(NOT_FLASH)) {
+    it(name, () => {
+      const text = readFileSync(path.join(CORPUS, name), 'utf8');
+      let err: unknown;
+      try {
+        parseScript(text, { file: name, dialect: 'sh' });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ScriptInterpretError);
+      expect((err as Error).message).toMatch(re);
+      expect((err as ScriptInterpretError).exitCode).toBe(2);
+    });
+  }
+});
