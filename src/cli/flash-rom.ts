@@ -13,7 +13,7 @@ import type { ProgressFn } from '../rom/archive.js';
 import type { PlanEvent } from '../plan/events.js';
 import type { PreflightResult } from '../plan/preflight.js';
 import type { ConfirmRequest, RunPlanResult } from '../plan/runner.js';
-import type { FlashPlan } from '../plan/schema.js';
+import { isReadOnlyKind, type FlashPlan } from '../plan/schema.js';
 import type { DeviceSpec } from '../transport/open.js';
 import type { Renderer } from '../ui/render.js';
 
@@ -502,7 +502,7 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
           pos = `[${e.step + 1}/${count} ${pct(doneBytes)}]`;
           stepPos = `[${e.step + 1}/${count}]`;
           subStepFailed = false;
-          if (!e.kind.startsWith('gate.')) {
+          if (!isReadOnlyKind(e.kind)) {
             firstOperation ??= performance.now();
             line(`${pos} ${e.label}`);
           }
@@ -514,7 +514,7 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
         case 'step-end': {
           doneBytes += bytesOf.get(e.step) ?? 0;
           const st = e.status === 'ok' ? 'OKAY' : e.status === 'failed' ? 'FAILED' : e.status === 'warning' ? 'WARNING' : 'SKIPPED';
-          if (e.kind.startsWith('gate.')) line(`${formatStatusLine(`[${e.step + 1}/${count}] ${e.label}`, e.durationMs, st)}${e.message && e.status !== 'failed' ? ` ${e.message}` : ''}`);
+          if (isReadOnlyKind(e.kind)) line(`${formatStatusLine(`[${e.step + 1}/${count}] ${e.label}`, e.durationMs, st)}${e.message && e.status !== 'failed' ? ` ${e.message}` : ''}`);
           // A failed Sending/Writing line already said FAILED and why; the error follows.
           // A dry run lists what would run on stdout at the end; a SKIPPED line per step would say it twice.
           else if (e.status !== 'ok' && !(e.status === 'failed' && subStepFailed) && !(dryRun && e.status === 'skipped' && e.message?.startsWith('dry run:'))) {

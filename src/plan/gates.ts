@@ -10,21 +10,30 @@ import type { PlanStep, StepOf } from './schema.js';
 /** getvar answers for one device, asked lazily and cached; FAIL = undefined. */
 export class DeviceFacts {
   private readonly cache = new Map<string, string | undefined>();
+  private readonly raw = new Map<string, { value: string } | { error: string }>();
   private deviceInfo: string[] | undefined;
 
   constructor(private readonly client: FastbootClient) {}
 
-  async get(name: string): Promise<string | undefined> {
-    if (this.cache.has(name)) return this.cache.get(name);
-    let value: string | undefined;
-    try {
-      value = (await this.client.getvar(name)).trim();
-    } catch (err) {
-      if (!(err instanceof FastbootFailError)) throw err;
-      value = undefined;
+  /** The device's answer as sent (FAIL keeps its message), asked once. */
+  async answer(name: string): Promise<{ value: string } | { error: string }> {
+    let a = this.raw.get(name);
+    if (a === undefined) {
+      try {
+        a = { value: await this.client.getvar(name) };
+      } catch (err) {
+        if (!(err instanceof FastbootFailError)) throw err;
+        a = { error: err.deviceMessage };
+      }
+      this.raw.set(name, a);
+      this.cache.set(name, 'value' in a ? a.value.trim() : undefined);
     }
-    this.cache.set(name, value);
-    return value;
+    return a;
+  }
+
+  async get(name: string): Promise<string | undefined> {
+    if (!this.cache.has(name)) await this.answer(name);
+    return this.cache.get(name);
   }
 
   /** INFO lines of `oem device-info` (read-only; asked once). */

@@ -13,7 +13,7 @@ export function planQueries(steps: ReadonlyArray<{ kind: string; id?: string; qu
 }
 
 function quote(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : JSON.stringify(s);
+  return /^[][A-Za-z0-9_./:=@%+,!-]+$/.test(s) ? s : JSON.stringify(s);
 }
 
 function queryText(id: string, lookup: QueryLookup): string {
@@ -35,7 +35,14 @@ export function termText(t: Term, lookup: QueryLookup): string {
     case 'concat':
       return t.parts.map((p) => (p.kind === 'lit' ? p.value : `\${${termText(p, lookup)}}`)).join('');
     case 'tool': {
-      const cmd = t.argv.map((a) => (a.kind === 'lit' ? quote(a.value) : `"$(${termText(a, lookup)})"`)).join(' ');
+      const arg = (a: Term): string => {
+        if (a.kind === 'lit') return quote(a.value);
+        if (a.kind === 'chomp') return `"$(${termText(a.of, lookup)})"`;
+        if (a.kind === 'trim') return `$(${termText(a.of, lookup)})`;
+        if (a.kind === 'status' || (a.kind === 'tool' && a.result === 'status')) return '$?';
+        return `"${termText(a, lookup)}"`;
+      };
+      const cmd = t.argv.map(arg).join(' ');
       const piped = t.stdin.kind === 'lit' && t.stdin.value === '' ? cmd : `${termText(t.stdin, lookup)} | ${cmd}`;
       return t.result === 'status' ? `status of ${piped}` : piped;
     }

@@ -172,7 +172,7 @@ export function stepLabel(s: PlanStep): string {
     case 'query':
       return `ask ${queryArgv(s.query).join(' ')}`;
     case 'exit':
-      return s.status === 0 ? 'the script ends here' : `the script stops with status ${s.status}`;
+      return s.status === 0 ? 'the script ends here' : `check: ${s.message ?? `the script stops with status ${s.status}`}`;
     case 'boot':
       return `boot ${s.file}`;
     case 'fetch':
@@ -332,16 +332,27 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
       deferred.add(i);
       continue;
     }
-    if (!when) continue;
+    if (!when) {
+      if (s.kind === 'exit' && s.status !== 0) {
+        // A check the device passes: the script does not stop here.
+        outcomes[i]!.status = 'ok';
+        ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label: stepLabel(s), status: 'ok', durationMs: 0, message: 'passed' });
+      }
+      continue;
+    }
     if (s.kind === 'query') {
       if (firstWrite >= 0) {
         deferred.add(i);
         continue;
       }
-      await askQuery(s, i, { state, client, serial, ctx, setCurrent, outcomes });
+      await askQuery(s, i, { state, client, serial, ctx, setCurrent, outcomes, facts });
       continue;
     }
     if (s.kind === 'exit') {
+      if (s.onFailure === 'ignore') {
+        ignoredCheck(s, i, { state, ctx, warnings, outcomes });
+        continue;
+      }
       if (s.status === 0) {
         endAt = i;
         continue;
@@ -471,7 +482,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   try {
     let ended: PlanStep | undefined;
     for (const [i, s] of plan.steps.entries()) {
-      if (isGate(s) && !deferred.has(i)) continue;
+      if (isGate(s) && !deferred.has(i) && outcomes[i]!.status !== 'not-run') continue;
       if (opts.signal?.aborted) throw new AbortedError(`aborted by the user before step ${i + 1} (${stepLabel(s)})`);
       const label = stepLabel(s);
       const base = { step: i, kind: s.kind, line: s.line, label };
@@ -489,6 +500,10 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
       }
       if (runs[i] && s.kind === 'query') {
         if (outcomes[i]!.status === 'not-run') await askQuery(s, i, { state, client: link.client, serial, ctx, setCurrent, outcomes });
+        continue;
+      }
+      if (runs[i] && s.kind === 'exit' && s.onFailure === 'ignore') {
+        if (outcomes[i]!.status === 'not-run') ignoredCheck(s, i, { state, ctx, warnings, outcomes });
         continue;
       }
       if (runs[i] && s.kind === 'exit') {
@@ -513,7 +528,10 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
         continue;
       }
       if (s.kind === 'query' || s.kind === 'exit' || isGate(s)) {
-        if (outcomes[i]!.status === 'not-run') outcomes[i]!.status = 'skipped';
+        if (outcomes[i]!.status === 'not-run') {
+          outcomes[i]!.status = 'skipped';
+          ctx.emit({ event: 'step-end', ...base, status: 'skipped', durationMs: 0, message: skipWhy[i] ?? 'not reached' });
+        }
         continue;
       }
       if (s.kind === 'note' && runs[i]) {
@@ -1105,6 +1123,8 @@ interface AskContext {
   ctx: RunContext;
   setCurrent: (i: number | undefined) => void;
   outcomes: StepOutcome[];
+  /** Phase 1: answers shared with the gates. */
+  facts?: DeviceFacts;
 }
 
 /** Asks one of the plan's queries (read-only) and reports what the AOSP client would have printed. */
@@ -1113,17 +1133,27 @@ async function askQuery(s: StepOf<'query'>, i: number, a: AskContext): Promise<v
   const t0 = a.ctx.clock();
   a.setCurrent(i);
   a.ctx.emit({ event: 'step-start', step: i, kind: s.kind, line: s.line, label });
-  await a.state.ask(s.id, s.query, a.client, a.serial);
+  await a.state.ask(s.id, s.query, a.client, a.serial, a.facts);
   a.outcomes[i]!.status = 'ok';
   a.ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label, status: 'ok', durationMs: a.ctx.clock() - t0, message: a.state.summary(s.id) });
 }
 
 /** The refusal for a script exit with a non-zero status (a gate). */
 function exitOutcome(s: StepOf<'exit'>, plan: FlashPlan, state: ScriptState, afterWrites: boolean): GateRefusedError {
-  const why = s.when ? ` because ${state.describe(s.when)}` : '';
-  const said = s.message ? `: ${s.message}` : '';
-  return new GateRefusedError(`${plan.source.script} line ${s.line} stops with status ${s.status}${said} (it does so${why})`, {
+  const where = s.line > 0 ? `${plan.source.script} line ${s.line}` : 'miflash';
+  const said = s.message ?? `the script stops with status ${s.status}`;
+  const why = s.when ? `; it stops because ${state.describe(s.when)}` : '';
+  const answered = s.when ? state.answers(s.when) : '';
+  return new GateRefusedError(`${where}: ${said}${answered ? ` (the device answered ${answered})` : ''}${why}`, {
     code: 'gate.script',
     hint: afterWrites ? 'the steps before this one were done; the rest were not' : 'nothing has been written to the device',
   });
+}
+
+/** A check the script makes but ignores: reported as a warning (so a later lock is refused), never a stop. */
+function ignoredCheck(s: StepOf<'exit'>, i: number, a: { state: ScriptState; ctx: RunContext; warnings: string[]; outcomes: StepOutcome[] }): void {
+  const text = `line ${s.line}: ${s.message ?? 'a check failed'}, and it failed (${a.state.describe(s.when!)}); a lock will not run`;
+  a.warnings.push(text);
+  a.outcomes[i]!.status = 'warning';
+  a.ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label: stepLabel(s), status: 'warning', durationMs: 0, message: text });
 }

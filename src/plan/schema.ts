@@ -319,6 +319,11 @@ export const GATE_KINDS = [
   'gate.unknown',
 ] as const satisfies readonly PlanStepKind[];
 
+/** Steps that only read from the device or decide: gates, queries, script exits (by kind, as events carry it). */
+export function isReadOnlyKind(kind: string): boolean {
+  return kind.startsWith('gate.') || kind === 'query' || kind === 'exit';
+}
+
 export function isGate(step: PlanStep): boolean {
   return step.kind.startsWith('gate.');
 }

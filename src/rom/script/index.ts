@@ -1,5 +1,6 @@
 // Flash script → typed plan. Pure: no file system, no device.
-import { checksOf } from '../../plan/checks.js';
+import { checksOf, productMatchWarnings } from '../../plan/checks.js';
+import { TOOLBOX } from './toolbox.js';
 import { FlashPlanSchema, isDeviceOp, type FlashPlan, type PlanStep } from '../../plan/schema.js';
 import { modeFromName, splitLines } from './common.js';
 import { parseBat } from './bat.js';
@@ -22,7 +23,7 @@ export function parseScript(text: string, opts: ParseOptions): FlashPlan {
         })
       : parseBat(text, lines, opts);
   const mode = modeFromName(opts.file);
-  const warnings = [...parsed.warnings];
+  const warnings = [...parsed.warnings, ...productMatchWarnings(parsed.steps, parsed.shell, TOOLBOX)];
   if (mode === 'keep-data') {
     const touches = parsed.steps.filter(touchesUserData);
     for (const s of touches) warnings.push(`line ${s.line}: a keep-data script touches user data (${describe(s)})`);

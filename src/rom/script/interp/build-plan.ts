@@ -26,7 +26,8 @@ type Node =
   | { kind: 'sleep'; key: string; ev: Extract<PathEvent, { type: 'sleep' }> }
   | { kind: 'note'; key: string; text: string; loc: Loc }
   | { kind: 'exit'; key: string; status: number; message?: string; loc: Loc }
-  | { kind: 'refuse'; key: string; construct: string; why: string; loc: Loc };
+  | { kind: 'refuse'; key: string; construct: string; why: string; loc: Loc }
+  | { kind: 'ignored'; key: string; status: Term; loc: Loc };
 
 interface Occurrence {
   node: string;
@@ -74,6 +75,14 @@ function walk(run: RunRecord, nodes: Map<string, Node>, atoms: Map<string, Pred>
       case 'sleep':
         add({ kind: 'sleep', key: `s ${e.key}`, ev: e });
         break;
+      case 'check': {
+        // Looked at later on this path? Then it is a gate or a condition, not an ignored check.
+        const t = JSON.stringify(e.status);
+        const later = run.events.slice(run.events.indexOf(e) + 1);
+        const seen = later.some((d) => d.type === 'decide' && d.pred !== undefined && JSON.stringify(d.pred).includes(t));
+        if (!seen) add({ kind: 'ignored', key: `i ${e.key}`, status: e.status, loc: e.loc });
+        break;
+      }
       case 'print':
         if (e.text.kind === 'lit' && e.stream === 'stdout' && !message.keys.has(e.key)) {
           const text = e.text.value.replace(/\n$/, '');
@@ -316,6 +325,8 @@ export function buildPlan(x: Exploration, file: string): BuiltScript {
               ? { onFailure: 'abort' as const, ...(policy.message !== undefined ? { message: policy.message } : {}) }
               : uncheckedPolicy(op.kind);
           steps.push({ ...op, line, ...fail, ...cond, ...(foreign ? { foreign: true } : {}) } as PlanStep);
+          // The update zip's android-info.txt requirements (read when the plan is made for a ROM).
+          if (op.kind === 'update') steps.push({ kind: 'gate.android-info', line, onFailure: 'abort', file: op.file, requirements: null, ...cond });
         }
         break;
       }
@@ -331,6 +342,14 @@ export function buildPlan(x: Exploration, file: string): BuiltScript {
       case 'refuse':
         steps.push({ kind: 'gate.unknown', line, onFailure: 'abort', text: n.loc.text.trim() || n.construct, reason: n.why, ...cond });
         break;
+      case 'ignored': {
+        // The check fails when its status is not 0; the script goes on regardless.
+        const fails: Pred = { kind: 'not', of: { kind: 'zero', term: renameQueries(n.status, queryIds) } };
+        const w = cond.when ? { kind: 'and' as const, of: [cond.when, fails] } : fails;
+        steps.push({ kind: 'exit', line, onFailure: 'ignore', status: 1, message: `the script checks \`${n.loc.text.trim()}\` but ignores the result`, when: w });
+        warnings.push(`line ${line}: the script runs a check but ignores its result; miflash reports it without stopping`);
+        break;
+      }
     }
   }
   if (foreignLines.size > 0) {

@@ -19,7 +19,7 @@
 // ROM sandbox the caller provides.
 import { BadInputError } from '../../../errors.js';
 import { evalPred, MAX_TERM_BYTES, splitFields, trimIfs, type ToolBox } from '../../../plan/evaluate.js';
-import { and, concat, isLit, keyOf, lit, not, type Pred, type Query, type Term } from '../../../plan/predicate.js';
+import { and, concat, isLit, keyOf, lit, not, queriesOf, type Pred, type Query, type Term } from '../../../plan/predicate.js';
 import { FASTBOOT_VERSION_TEXT } from '../../../plan/query-output.js';
 import { UnsupportedToolError } from '../tools/errors.js';
 import type { ToolContext, ToolResult } from '../tools/types.js';
@@ -43,6 +43,8 @@ export class ScriptInterpretError extends BadInputError {
   readonly file: string;
   readonly line: number;
   readonly construct: string;
+  /** The source text of the command (its line). */
+  readonly text: string;
 
   constructor(loc: Loc, construct: string, why: string, code = 'script.unsupported') {
     super(`${loc.file}:${loc.line}: ${why}: ${JSON.stringify(construct.trim())}`, {
@@ -52,6 +54,7 @@ export class ScriptInterpretError extends BadInputError {
     this.file = loc.file;
     this.line = loc.line;
     this.construct = construct;
+    this.text = loc.text;
   }
 }
 
@@ -101,6 +104,8 @@ export type PathEvent =
   | { type: 'op'; key: string; ops: OpSpec[]; loc: Loc; vendor: boolean; warnings: string[] }
   | { type: 'sleep'; key: string; seconds: number; loc: Loc }
   | { type: 'print'; key: string; text: Term; stream: 'stdout' | 'stderr'; loc: Loc }
+  /** A command whose status depends on the device became the script's `$?` (a check, if anything looks at it). */
+  | { type: 'check'; key: string; status: Term; loc: Loc }
   /** A decision on an unknown: a predicate over query outputs, or a device operation's success (`op` set). */
   | { type: 'decide'; atom: string; pred?: Pred; op?: string; outcome: boolean; free: boolean };
 
@@ -191,7 +196,7 @@ export class Engine {
     if (this.events.length >= this.limits.maxEvents) throw new ScriptInterpretError(loc, loc.text, `the script does more than ${this.limits.maxEvents} things on one path`, 'script.limit');
     this.events.push(e);
     // What the script does next after the failure is all a failure policy needs.
-    if (this.failed && e.type !== 'print') throw new PathEnd({ type: 'end' });
+    if (this.failed && e.type !== 'print' && e.type !== 'check') throw new PathEnd({ type: 'end' });
   }
 
   private failed = false;
@@ -384,6 +389,18 @@ export class Engine {
     const t = this.checkSize(this.settle(text), loc);
     if (t.kind === 'lit' && t.value === '') return;
     this.record({ type: 'print', key: this.key(node), text: t, stream, loc }, loc);
+  }
+
+  /**
+   * A command at statement level finished with this status. When it depends on
+   * the device and nothing on the path ever looks at it, the plan reports a
+   * check the script ignores (a warning; a lock never follows a warning).
+   */
+  noteStatus(status: Term, loc: Loc, node: string): void {
+    // A device operation's status is not looked at by being $?; only what the script then does with it counts.
+    if (status.kind === 'lit' || [...queriesOf(status)].some((q) => q.startsWith(OP_STATUS))) return;
+    if (queriesOf(status).size === 0) return;
+    this.record({ type: 'check', key: this.key(node), status, loc }, loc);
   }
 
   /** The next input line for `read` (without its newline), or undefined at end of input. */

@@ -136,6 +136,13 @@ class Sh {
     throw new ShExit(s, this.loc(c), `errexit:${this.node(c)}`);
   }
 
+  /** A statement's device-dependent status, for the engine's ignored-check detection (not inside conditions or substitutions). */
+  private statementDone(c: Command): void {
+    if (this.conditions === 0 && this.captures === 0) this.e.noteStatus(this.status, this.loc(c), this.node(c));
+  }
+
+  private captures = 0;
+
   private inCondition<T>(fn: () => T): T {
     this.conditions++;
     try {
@@ -183,10 +190,12 @@ class Sh {
     switch (c.k) {
       case 'simple':
         this.simple(c, io);
+        this.statementDone(c);
         this.checkErrexit(c);
         return;
       case 'pipeline':
         this.pipeline(c, io);
+        this.statementDone(c);
         if (!c.bang) this.checkErrexit(c);
         return;
       case 'andor': {
@@ -912,7 +921,12 @@ class Sh {
   private commandSubstitution(p: Extract<WordPart, { k: 'cmdsub' }>, c: Command): Term {
     const out = new Sink('buffer');
     const io: Io = { stdin: this.terminal.stdin, out, err: this.terminal.err };
-    this.e.inFrame(`$${p.id}`, this.loc(c), () => this.subshell(() => this.list(p.body, io)));
+    this.captures++;
+    try {
+      this.e.inFrame(`$${p.id}`, this.loc(c), () => this.subshell(() => this.list(p.body, io)));
+    } finally {
+      this.captures--;
+    }
     const text = out.text();
     return isLit(text) ? lit(text.value.replace(/\n+$/, '')) : { kind: 'chomp', of: text };
   }
