@@ -2,6 +2,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simulatePlan } from '../../src/plan/simulate.js';
+import { TOOLBOX } from '../../src/rom/script/toolbox.js';
 import { FlashPlanSchema, isDeviceOp } from '../../src/plan/schema.js';
 import { openRom, planForRom } from '../../src/rom/index.js';
 import { buildSyntheticRom } from '../../src/rom/synthetic.js';
@@ -42,9 +44,12 @@ describe('planForRom', () => {
   it('ysl flash_all.bat has no product check: a misc.txt gate is added before the first op, with a warning', async () => {
     const ysl = await openRom(join(work, 'ysl_global'));
     const p = await planForRom(ysl, { mode: 'clean' });
-    const gate = p.steps.find((s) => s.kind === 'gate.product');
-    expect(gate).toMatchObject({ line: 0, products: ['ysl'], match: 'exact', source: { dialect: 'misc.txt' } });
+    // A getvar product query and an exit that refuses any other product (`grep -q "^product: *ysl$"`).
+    const gate = p.steps.find((s) => s.kind === 'exit' && s.line === 0);
+    expect(gate).toMatchObject({ status: 1, onFailure: 'abort', message: 'this ROM is for ysl (misc.txt)' });
     expect(p.steps.indexOf(gate!)).toBeLessThan(p.steps.findIndex(isDeviceOp));
+    const stops = (product: string) => simulatePlan(p.steps, { vars: { product } }, TOOLBOX).stop === gate;
+    expect([stops('ysl'), stops('yslx'), stops('xysl'), stops('sakura')]).toEqual([false, true, true, true]);
     expect(p.warnings).toContain('the script has no product check; miflash checks misc.txt device=ysl');
   });
 
@@ -58,10 +63,11 @@ describe('planForRom', () => {
   it('anti version comes from images/anti_version.txt, 0 when missing', async () => {
     const dir = join(work, 'liuqin_cn');
     await buildSyntheticRom(dir, { from: 'liuqin', anti: 4 });
-    const gate = async () => (await planForRom(await openRom(dir))).steps.find((s) => s.kind === 'gate.anti-rollback');
-    expect(await gate()).toMatchObject({ packageVersion: 4, from: 'anti_version.txt' });
+    // The script reads the file (`cat images/anti_version.txt`) when the plan is made; missing, it compares with 0.
+    const stops = async (anti: string) => simulatePlan((await planForRom(await openRom(dir))).steps, { vars: { product: 'liuqin', anti, crc: '1' } }, TOOLBOX).stop !== undefined;
+    expect([await stops('4'), await stops('5')]).toEqual([false, true]);
     unlinkSync(join(dir, 'images', 'anti_version.txt'));
-    expect(await gate()).toMatchObject({ packageVersion: 0, from: 'anti_version.txt-missing' });
+    expect([await stops('0'), await stops('1')]).toEqual([false, true]);
   });
 
   it('lmi `if exist` is resolved against the ROM: the branch taken is emitted, with its condition recorded', async () => {

@@ -13,6 +13,10 @@ import { ExitCode } from '../../src/errors.js';
 import { evaluateGate, type DeviceFacts, type GateStep } from '../../src/plan/gates.js';
 import { FlashPlanSchema, isDeviceOp, isGate, type FlashPlan, type PlanStep } from '../../src/plan/schema.js';
 import { ScriptParseError, openRom, opSignature, parseScript, planForRom } from '../../src/rom/index.js';
+import { simulatePlan } from '../../src/plan/simulate.js';
+import { TOOLBOX } from '../../src/rom/script/toolbox.js';
+import { isTool } from '../../src/rom/script/tools/index.js';
+import { planIn, runUnderShell, walkPlan } from '../helpers/oracle.js';
 
 const VARIANTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'variants');
 const SPL_FILE = 'images/security_patch_level.txt';
@@ -253,9 +257,12 @@ const EXPECTED: Record<string, { sh: string[]; bat: string[]; warnings?: RegExp[
   },
 };
 
-describe('fixtures/variants: every §6 variant parses to exact steps in both dialects', () => {
+// The .bat twins still go through the line recogniser (bat.ts) until the cmd.exe front end replaces it: exact steps.
+// The .sh files are interpreted: test/rom/sh/oracle.test.ts checks them against dash; here they must agree with their twins.
+const NEEDS_AWK = new Set(['v7b-hw-revision', 'v7c-anti-awk', 'v8-unknown-gate']);
+describe('fixtures/variants: every §6 variant parses to exact steps (.bat) and the .sh agrees with it', () => {
   for (const [name, want] of Object.entries(EXPECTED)) {
-    for (const dialect of ['sh', 'bat'] as const) {
+    for (const dialect of ['bat'] as const) {
       it(`${name}.${dialect}`, () => {
         const p = parse(`${name}-flash_all.${dialect}`);
         expect(FlashPlanSchema.safeParse(p).success).toBe(true);
@@ -266,15 +273,16 @@ describe('fixtures/variants: every §6 variant parses to exact steps in both dia
         expect(p.warnings.filter((x) => /no check uses it/.test(x))).toEqual([]);
       });
     }
-    it(`${name}: .sh and .bat twins give the same device ops and the same gates`, () => {
+    it.skipIf(NEEDS_AWK.has(name) && !isTool('awk'))(`${name}: .sh and .bat twins give the same device ops and refuse the same devices`, async () => {
       const sh = parse(`${name}-flash_all.sh`);
       const bat = parse(`${name}-flash_all.bat`);
       expect(bat.steps.filter(isDeviceOp).map(opSignature)).toEqual(sh.steps.filter(isDeviceOp).map(opSignature));
-      const gate = (s: PlanStep) => {
-        const { line: _l, message: _m, text: _t, reason: _r, source: _s, ...rest } = s as PlanStep & Record<string, unknown>;
-        return JSON.stringify(rest);
-      };
-      expect(bat.steps.filter(isGate).map(gate)).toEqual(sh.steps.filter(isGate).map(gate));
+      // v8's .bat gate is one the line recogniser cannot read (always blocks); the interpreted .sh checks the battery.
+      if (name === 'v8-unknown-gate') return;
+      for (const sc of ORACLE[name]!.scenarios.filter((x) => x.fail === undefined)) {
+        const vars = { product: ORACLE[name]!.product, ...sc.vars };
+        expect((await runPlan(sh, vars)).refused, `${name} ${JSON.stringify(vars)}`).toBe((await runPlan(bat, vars)).refused);
+      }
     });
   }
 
@@ -285,16 +293,18 @@ describe('fixtures/variants: every §6 variant parses to exact steps in both dia
     expect(re.test('product: lancelot')).toBe(false);
   });
 
-  it('security patch level: the package date comes from the images/ file; a missing or malformed file is a blocking unknown gate', () => {
-    const newer = parse('v7a-security-patch-flash_all.sh', { [SPL_FILE]: '2025-02-01\r\n' }).steps[1];
-    expect(newer).toMatchObject({ kind: 'gate.security-patch-level', packageLevel: '2025-02-01' });
-    for (const dialect of ['sh', 'bat']) {
-      const missing = parse(`v7a-security-patch-flash_all.${dialect}`, {}).steps[1];
-      expect(missing).toMatchObject({ kind: 'gate.unknown', onFailure: 'abort', line: 11 });
-      expect((missing as Extract<PlanStep, { kind: 'gate.unknown' }>).reason).toMatch(/images\/security_patch_level\.txt, which is not in the ROM/);
-      const bad = parse(`v7a-security-patch-flash_all.${dialect}`, { [SPL_FILE]: 'May 2024\n' }).steps[1];
-      expect((bad as Extract<PlanStep, { kind: 'gate.unknown' }>).reason).toMatch(/"May 2024", not a YYYY-MM-DD date/);
-    }
+  it('security patch level (.bat): the package date comes from the images/ file; a missing or malformed file is a blocking unknown gate', () => {
+    const missing = parse('v7a-security-patch-flash_all.bat', {}).steps[1];
+    expect(missing).toMatchObject({ kind: 'gate.unknown', onFailure: 'abort', line: 11 });
+    expect((missing as Extract<PlanStep, { kind: 'gate.unknown' }>).reason).toMatch(/images\/security_patch_level\.txt, which is not in the ROM/);
+    const bad = parse('v7a-security-patch-flash_all.bat', { [SPL_FILE]: 'May 2024\n' }).steps[1];
+    expect((bad as Extract<PlanStep, { kind: 'gate.unknown' }>).reason).toMatch(/"May 2024", not a YYYY-MM-DD date/);
+  });
+
+  it('security patch level (.sh): the package date read from the images/ file decides, as under dash', async () => {
+    const newer = parse('v7a-security-patch-flash_all.sh', { [SPL_FILE]: '2025-02-01\n' });
+    expect((await runPlan(newer, { product: 'liuqin', 'security-patch-level': '2025-01-01' })).refused).toBe(false);
+    expect((await runPlan(newer, { product: 'liuqin', 'security-patch-level': '2025-03-01' })).refused).toBe(true);
   });
 });
 
@@ -369,6 +379,17 @@ function runVendor(root: string, script: string, vars: Record<string, string>, f
 
 /** What the plan does on a device answering `vars`: gates first, then the ops whose condition holds, stopping at an aborting failure. */
 async function runPlan(plan: FlashPlan, vars: Record<string, string>, fail?: string): Promise<{ ops: string[]; refused: boolean }> {
+  if (plan.source.dialect === 'sh') {
+    // Interpreted plans: walked with the device's answers, as the runner does.
+    const sim = simulatePlan(plan.steps, { vars }, TOOLBOX);
+    const ops: string[] = [];
+    for (const s of sim.ran.filter(isDeviceOp)) {
+      const a = argv(s);
+      ops.push(a);
+      if (fail !== undefined && a.startsWith(fail) && s.onFailure === 'abort' && !s.vendorUnchecked) return { ops, refused: true };
+    }
+    return { ops, refused: sim.stop !== undefined && !(sim.stop.kind === 'exit' && sim.stop.status === 0) };
+  }
   const facts = { get: async (n: string) => vars[n], oemDeviceInfo: async () => [], snapshot: () => ({}) } as unknown as DeviceFacts;
   for (const g of plan.steps.filter(isGate)) {
     if (!(await evaluateGate(g as GateStep, facts)).ok) return { ops: [], refused: true };
@@ -437,7 +458,7 @@ const ORACLE: Record<string, { product: string; scenarios: Scenario[] }> = {
 
 describe('fixtures/variants .sh under sh with a fake fastboot: the plan does what the script does', () => {
   for (const [name, { product: prod, scenarios }] of Object.entries(ORACLE)) {
-    it(name, async () => {
+    it.skipIf(NEEDS_AWK.has(name) && !isTool('awk'))(name, async () => {
       const root = join(work, name);
       mkdirSync(join(root, 'images'), { recursive: true });
       copyFileSync(join(VARIANTS, `${name}-flash_all.sh`), join(root, 'flash_all.sh'));
@@ -455,20 +476,21 @@ describe('fixtures/variants .sh under sh with a fake fastboot: the plan does wha
     });
   }
 
-  it('v8: the vendor passes on a device with a charged battery, but miflash refuses the uninterpretable gate', async () => {
+  it.skipIf(!isTool('awk'))('v8: the interpreted .sh checks the battery as the vendor does (the .bat recogniser still blocks it)', async () => {
     const root = join(work, 'v8');
     mkdirSync(join(root, 'images'), { recursive: true });
     copyFileSync(join(VARIANTS, 'v8-unknown-gate-flash_all.sh'), join(root, 'flash_all.sh'));
     const vars = { product: 'cereus', 'battery-soc-ok': 'yes' };
     expect(runVendor(root, 'flash_all.sh', vars).code).toBe(0);
     expect(runVendor(root, 'flash_all.sh', { ...vars, 'battery-soc-ok': 'no' }).code).toBe(1);
-    const ours = await runPlan(parse('v8-unknown-gate-flash_all.sh'), vars);
-    expect(ours).toEqual({ ops: [], refused: true });
+    expect((await runPlan(parse('v8-unknown-gate-flash_all.sh'), vars)).refused).toBe(false);
+    expect((await runPlan(parse('v8-unknown-gate-flash_all.sh'), { ...vars, 'battery-soc-ok': 'no' })).refused).toBe(true);
+    expect((await runPlan(parse('v8-unknown-gate-flash_all.bat'), vars)).refused).toBe(true);
   });
 });
 
 describe('planForRom reads the package value of a gate from the ROM', () => {
-  it('v7a as flash_all.sh + .bat: images/security_patch_level.txt → gate; removing it → blocking unknown gate', async () => {
+  it('v7a as flash_all.sh + .bat: the .sh reads images/security_patch_level.txt from the ROM', async () => {
     const root = join(work, 'rom_v7a');
     mkdirSync(join(root, 'images'), { recursive: true });
     copyFileSync(join(VARIANTS, 'v7a-security-patch-flash_all.sh'), join(root, 'flash_all.sh'));
@@ -476,11 +498,8 @@ describe('planForRom reads the package value of a gate from the ROM', () => {
     writeFileSync(join(root, SPL_FILE), '2023-11-01\n');
     const plan = await planForRom(await openRom(root));
     expect(plan.source).toMatchObject({ script: 'flash_all.sh', twin: 'flash_all.bat' });
-    expect(plan.steps.filter(isGate).map((s) => s.kind)).toEqual(['gate.product', 'gate.security-patch-level']);
-    expect(plan.steps[1]).toMatchObject({ packageLevel: '2023-11-01', variable: 'security-patch-level' });
-    unlinkSync(join(root, SPL_FILE));
-    const without = await planForRom(await openRom(root));
-    expect(without.steps[1]).toMatchObject({ kind: 'gate.unknown', onFailure: 'abort' });
+    expect((await runPlan(plan, { product: 'liuqin', 'security-patch-level': '2023-12-01' })).refused).toBe(true);
+    expect((await runPlan(plan, { product: 'liuqin', 'security-patch-level': '2023-10-01' })).refused).toBe(false);
   });
 });
 
@@ -500,13 +519,6 @@ function parseErr(text: string, dialect: 'sh' | 'bat'): ScriptParseError {
 describe('variants miflash cannot interpret fail loudly', () => {
   const errors: Array<[string, 'sh' | 'bat', string, number, RegExp]> = [
     [
-      'partition-type pattern that also matches the FAILED line (sh)',
-      'sh',
-      'fastboot $* getvar partition-type:cust 2>&1 | grep "partition-type:cust"\nif [ $? -eq 0 ]; then\nfastboot $* erase cust\nfi\n',
-      1,
-      /also matches fastboot's FAILED line/,
-    ],
-    [
       'partition-type pattern that also matches the FAILED line (bat)',
       'bat',
       'fastboot %* getvar partition-type:cust 2>&1 | findstr /c:"cust" && if %errorlevel% equ 0 (\nfastboot %* erase cust\n)\n',
@@ -520,14 +532,6 @@ describe('variants miflash cannot interpret fail loudly', () => {
       5,
       /only echo is supported in the else branch/,
     ],
-    [
-      'a device op in the else branch (sh)',
-      'sh',
-      'fastboot $* getvar partition-type:cust 2>&1 | grep "^partition-type:cust:"\nif [ $? -eq 0 ]; then\nfastboot $* erase cust\nelse\nfastboot $* erase userdata\nfi\n',
-      5,
-      /only echo is supported in the else branch/,
-    ],
-    ['a comparison that reads nothing from the device', 'sh', 'A=1\nif [ $A -gt 0 ]; then echo "x"; exit 1; fi\n', 2, /compares no value read from the device/],
     ['for /f over a command other than fastboot getvar', 'bat', 'for /f "tokens=2 delims=: " %%i in (\'adb shell getprop ro.build.id\') do (set id=%%i)\n', 1, /other than `fastboot getvar`/],
     [
       'for /f reading a quoted path without usebackq',
@@ -537,9 +541,7 @@ describe('variants miflash cannot interpret fail loudly', () => {
       /without usebackq/,
     ],
     ['a pass/fail echo check without its `if … set` line', 'bat', 'set anticheck="antirollback check pass"\necho %anticheck% | findstr /r /c:"pass" || @echo "x" && exit /B 1\n', 2, /without the `if … set anticheck=…` line/],
-    ['an oem argument needing shell expansion', 'sh', 'fastboot $* oem select-display-panel $PANEL\n', 1, /oem argument "\$PANEL" needs shell expansion/],
     ['a split crc test not followed by the if', 'bat', 'fastboot %* getvar crc 2>&1 | findstr /r /c:"^crc: 1"\nfastboot %* reboot\n', 1, /not followed by `if %errorlevel% equ 0 \(`/],
-    ['an error branch with another command', 'sh', 'fastboot $* erase boot\nif [ $? -ne 0 ] ; then echo "x"; rm -rf /; exit 1; fi\n', 2, /unsupported command in an error branch: rm -rf \//],
   ];
   for (const [what, dialect, text, line, why] of errors) {
     it(`ScriptParseError: ${what}`, () => {
@@ -552,9 +554,7 @@ describe('variants miflash cannot interpret fail loudly', () => {
     });
   }
 
-  it('assignments and device reads no check uses are reported, not silently dropped', () => {
-    const sh = parseScript('MIN=3\nif [ -z "$OTHER" ]; then OTHER=0; fi\nhw=`fastboot $* getvar hw-revision 2>&1 | awk \'/hw-revision/ {print $2}\'`\nfastboot $* reboot\n', { file: 'flash_all.sh', dialect: 'sh' });
-    expect(sh.warnings).toEqual(['line 3: reads getvar hw-revision into hw but no check uses it', 'line 1: sets MIN but no check uses it', 'line 2: gives OTHER a default but no check uses it']);
+  it('assignments and device reads no check uses are reported, not silently dropped (.bat)', () => {
     const bat = parseScript('set MIN=3\nfor /f "tokens=2 delims=: " %%i in (\'fastboot %* getvar hw-revision 2^>^&1 ^| findstr /r /c:"hw-revision:"\') do (set hw=%%i)\nfastboot %* reboot\n', { file: 'flash_all.bat', dialect: 'bat' });
     expect(bat.warnings).toEqual(['line 2: reads getvar hw-revision into hw but no check uses it', 'line 1: sets min but no check uses it']);
   });
@@ -591,7 +591,7 @@ describe('variants miflash cannot interpret fail loudly', () => {
       /through a filter miflash does not interpret/,
     ],
   ];
-  for (const [what, dialect, text, line, why] of unknown) {
+  for (const [what, dialect, text, line, why] of unknown.filter(([, d]) => d === 'bat')) {
     it(`blocking gate.unknown: ${what}`, () => {
       const p = parseScript(text, { file: `flash_all.${dialect}`, dialect });
       const g = p.steps.find((s) => s.kind === 'gate.unknown') as Extract<PlanStep, { kind: 'gate.unknown' }> | undefined;
@@ -599,6 +599,39 @@ describe('variants miflash cannot interpret fail loudly', () => {
       expect(g).toMatchObject({ line, onFailure: 'abort', message: 'x' });
       expect(g!.reason).toMatch(why);
       expect(p.steps.filter(isGate)).toHaveLength(1);
+    });
+  }
+});
+
+// Shapes the old line recogniser refused (or blocked as unknown gates) are plain shell to the interpreter:
+// the plan does what dash does with them.
+describe('.sh shapes the recogniser could not read are interpreted as dash runs them', () => {
+  const texts: Array<[string, string, Array<Record<string, string>>]> = [
+    ['patch-level dates compared with -gt (an integer test error in dash: the check never fires)', 'SPL=2024-01-01\nspl=`fastboot $* getvar security-patch-level 2>&1 | grep -oP "security-patch-level: \\K[0-9-]+"`\nif [ $spl -gt $SPL ]; then echo "x"; exit 1; fi\nfastboot $* reboot\n', [{ 'security-patch-level': '2025-01-01' }, {}]],
+    ['an anti version taken from another file', 'if [ -e $(dirname $0)/images/rollback.txt ]; then\nANTI=$(cat $(dirname $0)/images/rollback.txt)\nfi\nver=`fastboot $* getvar anti 2>&1 | grep -oP "anti: \\K[0-9]+"`\nif [ $ver -gt $ANTI ]; then echo "x"; exit 1; fi\nfastboot $* reboot\n', [{ anti: '2' }, { anti: '3' }]],
+    ['a device value read through sed', 'ver=`fastboot $* getvar anti 2>&1 | sed -n "s/anti: //p"`\nif [ $ver -gt 1 ]; then echo "x"; exit 1; fi\nfastboot $* reboot\n', [{ anti: '2' }, { anti: '1' }]],
+    ['a device op in the else branch', 'fastboot $* getvar partition-type:cust 2>&1 | grep "^partition-type:cust:"\nif [ $? -eq 0 ]; then\nfastboot $* erase cust\nelse\nfastboot $* erase userdata\nfi\n', [{ 'partition-type:cust': 'raw' }, {}]],
+    ['a partition-type pattern that also matches the FAILED line', 'fastboot $* getvar partition-type:cust 2>&1 | grep "partition-type:cust"\nif [ $? -eq 0 ]; then\nfastboot $* erase cust\nfi\n', [{ 'partition-type:cust': 'raw' }, {}]],
+    ['an oem argument from an unset variable', 'fastboot $* oem select-display-panel $PANEL\n', [{}]],
+  ];
+  for (const [what, text, devices] of texts) {
+    it(what, () => {
+      const dir = mkdtempSync(join(tmpdir(), 'miflash-shape-'));
+      try {
+        writeFileSync(join(dir, 'flash_all.sh'), text);
+        writeFileSync(join(dir, 'rollback.txt'), '2\n');
+        mkdirSync(join(dir, 'images'));
+        writeFileSync(join(dir, 'images/rollback.txt'), '2\n');
+        const plan = planIn(dir, 'flash_all.sh');
+        for (const vars of devices) {
+          const want = runUnderShell(dir, 'flash_all.sh', { device: { vars } });
+          const got = walkPlan(plan, dir, { device: { vars } });
+          expect(got.ops, `${what} ${JSON.stringify(vars)}`).toEqual(want.ops);
+          if (got.end.startsWith('exit')) expect(want.end, JSON.stringify(vars)).toBe(got.end);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   }
 });

@@ -1,8 +1,9 @@
 // Parser for Xiaomi flash_all*.bat (and Google flash-all.bat): cmd.exe
 // precedence (`|` > `&&` > `||` > `&`), so `A || @echo M && exit /B 1` is
 // A || (echo && exit) = abort(M). Recognises the forms of
-// flash-script-grammar.md §4/§5/§6/§10; gates are recognised by shape
-// (shape-gate.ts); anything else is a ScriptParseError.
+// flash-script-grammar.md §4/§5/§6/§10 line by line, gates by shape (below).
+// Legacy: the .sh side is interpreted (src/rom/script/sh); the cmd.exe front
+// end over the same engine replaces this file. Anything else is a ScriptParseError.
 import type { PlanStep, StepCondition } from '../../plan/schema.js';
 import {
   ScriptParseError,
@@ -14,8 +15,6 @@ import {
   unquote,
   words,
 } from './common.js';
-import { blockCondition, deviceSide, interpretShapeGate, newShapeEnv, type CmpOp, type Operand, type ShapeCompare, type ShapeEnv } from './shape-gate.js';
-import { finishFamily, reportUnused } from './sh.js';
 import type { ParseOptions, ParsedScript } from './types.js';
 
 type Block =
@@ -525,3 +524,220 @@ function parseTail(s: string, l: SourceLine, fail: (l: SourceLine, why: string) 
   }
   return tail;
 }
+
+// ---- gates recognised by shape (legacy: only the .bat recogniser uses them; the cmd.exe front end replaces both) ----
+
+export type CmpOp = 'gt' | 'lt' | 'ge' | 'le' | 'eq' | 'ne';
+
+/** A variable filled from `fastboot getvar VAR` output. */
+export interface DeviceRead {
+  name: string;
+  getvar: string;
+  /** The extraction yields VAR's value ('value'), or miflash cannot tell what it yields ('unknown'). */
+  extract: 'value' | 'unknown';
+  /** The extraction as written, for messages. */
+  how: string;
+  line: SourceLine;
+}
+
+/** Where a package-side variable gets its value. */
+export type PackageSource = { kind: 'literal'; value: string; line: SourceLine } | { kind: 'file'; file: string; line: SourceLine };
+
+/** One side of a comparison. */
+export type Operand = { kind: 'literal'; value: string } | { kind: 'var'; name: string };
+
+export interface ShapeCompare {
+  /** The comparison as written: the script exits when `left OP right` holds. */
+  left: Operand;
+  op: CmpOp;
+  right: Operand;
+  /** sh -gt/-lt… are numeric, sh `\>` is a string compare, cmd GTR… compares numbers when both sides are numbers. */
+  compare: 'numeric' | 'string' | 'auto';
+  message?: string;
+  /** The line the gate is reported at. */
+  line: SourceLine;
+  /** Source text for a gate.unknown. */
+  text: string;
+}
+
+export interface ShapeEnv {
+  device: Map<string, DeviceRead>;
+  pkg: Map<string, PackageSource>;
+  /** `if [ -z "$X" ]; then X=V; fi` / `if [%X%] EQU [] set X=V`. */
+  defaults: Map<string, string>;
+  /** Line of each default, for the unused-variable warning. */
+  defaultLines: Map<string, number>;
+  /** Names a comparison used (so unused assignments can be reported). */
+  used: Set<string>;
+}
+
+export function newShapeEnv(): ShapeEnv {
+  return { device: new Map(), pkg: new Map(), defaults: new Map(), defaultLines: new Map(), used: new Set() };
+}
+
+const ANTI_VARS = new Set(['anti', 'rollback_ver']);
+const HW_VAR = /^hw[-_]?(revision|rev|version|ver)$/i;
+const SPL_VAR = /^(security[-_]?patch([-_]?level)?|spl)$/i;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const INT = /^[0-9]+$/;
+const FLIP: Record<CmpOp, CmpOp> = { gt: 'lt', lt: 'gt', ge: 'le', le: 'ge', eq: 'eq', ne: 'ne' };
+
+/** Does a comparison involve a device variable? (Otherwise it is not a gate.) */
+export function deviceSide(c: ShapeCompare, env: ShapeEnv): DeviceRead | undefined {
+  for (const o of [c.left, c.right]) if (o.kind === 'var' && env.device.has(o.name)) return env.device.get(o.name);
+  return undefined;
+}
+
+type PackageValue = { value: string; from: 'literal' | 'default' } | { file: string; fallback?: string } | { missing: string };
+
+function packageValue(o: Operand, env: ShapeEnv): PackageValue {
+  if (o.kind === 'literal') return { value: o.value, from: 'literal' };
+  const src = env.pkg.get(o.name);
+  const dflt = env.defaults.get(o.name);
+  if (src?.kind === 'literal') return { value: src.value, from: 'literal' };
+  if (src?.kind === 'file') return { file: src.file, ...(dflt !== undefined ? { fallback: dflt } : {}) };
+  if (dflt !== undefined) return { value: dflt, from: 'default' };
+  return { missing: o.name };
+}
+
+/** Turn a recognised comparison into a typed gate, or a blocking gate.unknown naming what miflash could not interpret. */
+export function interpretShapeGate(c: ShapeCompare, env: ShapeEnv, opts: ParseOptions): PlanStep {
+  for (const o of [c.left, c.right]) if (o.kind === 'var') env.used.add(o.name);
+  const base = { line: c.line.no, onFailure: 'abort' as const, ...(c.message ? { message: c.message } : {}) };
+  const dev = deviceSide(c, env);
+  // The unknown gate quotes the read and the comparison, so the user sees what the script checks.
+  const text = dev && dev.line.no !== c.line.no ? `${dev.line.raw.trim()} / ${c.text}` : c.text;
+  const unknown = (reason: string): PlanStep => ({ kind: 'gate.unknown', ...base, text, reason });
+  // Normalise to `device OP package`.
+  const leftIsDevice = c.left.kind === 'var' && env.device.has(c.left.name);
+  if (!dev) return unknown('a check shaped like a gate that compares no value read from the device');
+  const op = leftIsDevice ? c.op : FLIP[c.op];
+  const other = leftIsDevice ? c.right : c.left;
+  if (other.kind === 'var' && env.device.has(other.name)) return unknown('a check comparing two device values');
+  const what = `getvar ${dev.getvar}`;
+  if (dev.extract === 'unknown') return unknown(`reads ${what} through a filter miflash does not interpret (${dev.how})`);
+  const pv = packageValue(other, env);
+  if ('missing' in pv) return unknown(`compares ${what} with $${pv.missing}, which the script never sets`);
+  const devDefault = env.defaults.get(dev.name);
+
+  if (ANTI_VARS.has(dev.getvar)) {
+    if (op !== 'gt' || c.compare === 'string') return unknown(`the script stops when ${what} ${describeOp(op, c.compare)} the package value; miflash models an anti-rollback check only as device > package (numeric)`);
+    if (devDefault !== undefined && devDefault !== '0') return unknown(`treats a missing ${what} as ${devDefault}, not 0`);
+    const variable = dev.getvar as 'anti' | 'rollback_ver';
+    if ('file' in pv) {
+      if (pv.file !== 'images/anti_version.txt') return unknown(`takes the package anti-rollback version from ${pv.file}; miflash reads it only from images/anti_version.txt`);
+      const fallback = pv.fallback ?? '0';
+      if (!INT.test(fallback)) return unknown(`uses ${fallback} as the package anti-rollback version when images/anti_version.txt is missing`);
+      const v = opts.antiVersion;
+      return { kind: 'gate.anti-rollback', ...base, packageVersion: v ?? Number(fallback), variable, from: v === undefined ? 'anti_version.txt-missing' : 'anti_version.txt' };
+    }
+    if (!INT.test(pv.value)) return unknown(`compares ${what} with ${JSON.stringify(pv.value)}, not a number`);
+    return { kind: 'gate.anti-rollback', ...base, packageVersion: Number(pv.value), variable, from: 'script' };
+  }
+
+  if (HW_VAR.test(dev.getvar)) {
+    if (op !== 'lt' || c.compare === 'string') return unknown(`the script stops when ${what} ${describeOp(op, c.compare)} the package value; miflash models a hardware-revision check only as device < minimum (numeric)`);
+    const value = 'file' in pv ? readPackageText(pv.file, opts) : pv.value;
+    if (value === undefined) return unknown(`takes the minimum hardware revision from ${'file' in pv ? pv.file : '?'}, which is not in the ROM`);
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(value)) return unknown(`compares ${what} with ${JSON.stringify(value)}, not a number`);
+    return { kind: 'gate.hw-revision', ...base, variable: dev.getvar, min: Number(value) };
+  }
+
+  if (SPL_VAR.test(dev.getvar)) {
+    if (op !== 'gt') return unknown(`the script stops when ${what} ${describeOp(op, c.compare)} the package value; miflash models a patch-level check only as device > package (a newer date)`);
+    if (c.compare === 'numeric') return unknown(`compares the dates of ${what} numerically (sh -gt cannot compare YYYY-MM-DD; the vendor check never fires)`);
+    let value: string;
+    if ('file' in pv) {
+      const text = readPackageText(pv.file, opts);
+      if (text === undefined) {
+        return unknown(
+          `takes the package security patch level from ${pv.file}, which is not in the ROM; the script would compare with ${JSON.stringify(pv.fallback ?? '')} instead`,
+        );
+      }
+      value = text;
+    } else value = pv.value;
+    if (!DATE.test(value)) return unknown(`compares ${what} with ${JSON.stringify(value)}, not a YYYY-MM-DD date`);
+    return { kind: 'gate.security-patch-level', ...base, variable: dev.getvar, packageLevel: value };
+  }
+
+  const against = 'file' in pv ? `the value in ${pv.file}` : JSON.stringify(pv.value);
+  return unknown(`the script stops when ${what} ${describeOp(op, c.compare)} ${against}; miflash interprets only anti-rollback, hardware-revision and security-patch-level checks`);
+}
+
+function describeOp(op: CmpOp, compare: ShapeCompare['compare']): string {
+  const sym = { gt: '>', lt: '<', ge: '>=', le: '<=', eq: '==', ne: '!=' }[op];
+  // cmd's GTR/LSS compare numbers when both sides are numbers; say how sh compares.
+  return compare === 'auto' ? sym : `${sym} (${compare})`;
+}
+
+/** A one-line text side-car (trimmed, CR included); undefined when missing or not one line. */
+function readPackageText(file: string, opts: ParseOptions): string | undefined {
+  const raw = opts.readRomText?.(file);
+  if (raw === undefined) return undefined;
+  const t = raw.trim();
+  return t.includes('\n') ? `${t.split(/\r?\n/)[0]}…` : t;
+}
+
+/** The value line `fastboot getvar VAR` prints (on stderr) when it succeeds. */
+export function getvarLine(variable: string, value = '1'): string {
+  return `${variable}: ${value}`;
+}
+
+/** The line it prints when the variable is unknown to the bootloader. */
+export function getvarFailLine(variable: string): string {
+  return `${`getvar:${variable}`.padEnd(50)} FAILED (remote: 'GetVar Variable Not found')`;
+}
+
+/** Patterns whose BRE/ERE/findstr meaning equals their JavaScript meaning (anchors, `.`, ` *`, plain text). */
+const SIMPLE_PATTERN = /^\^?[A-Za-z0-9_:. *-]*\$?$/;
+
+/**
+ * A `getvar` test that opens an S12/B12-shaped block: `crc` (the CRC lists) or
+ * `partition-type:NAME` (an optional partition, §6). undefined when the
+ * variable opens no such block; `why` when it does but the pattern would not
+ * tell success from failure.
+ */
+export function blockCondition(variable: string, pattern: string): { condition: StepCondition; label: string } | { why: string } | undefined {
+  if (variable === 'crc') {
+    return pattern === '^crc: 1' ? { condition: { kind: 'crc-supported' }, label: 'the device does not report crc: 1' } : { why: `getvar crc test with pattern ${JSON.stringify(pattern)} (expected "^crc: 1")` };
+  }
+  const m = /^partition-type:([A-Za-z0-9_.-]+)$/.exec(variable);
+  if (!m) return undefined;
+  const partition = m[1]!;
+  if (!SIMPLE_PATTERN.test(pattern)) return { why: `partition-type test pattern ${JSON.stringify(pattern)} is not one miflash evaluates` };
+  const re = new RegExp(pattern);
+  if (!re.test(getvarLine(variable, 'raw')) || !re.test(getvarLine(variable, 'ext4'))) {
+    return { why: `partition-type test pattern ${JSON.stringify(pattern)} never matches what fastboot prints when the partition exists` };
+  }
+  if (re.test(getvarFailLine(variable)) || re.test('Finished. Total time: 0.001s')) {
+    return { why: `partition-type test pattern ${JSON.stringify(pattern)} also matches fastboot's FAILED line, so the block would always run` };
+  }
+  return { condition: { kind: 'partition-exists', partition }, label: `the device has no partition ${partition}` };
+}
+
+function reportUnused(env: ShapeEnv, warnings: string[]): void {
+  for (const [name, d] of env.device) if (!env.used.has(name)) warnings.push(`line ${d.line.no}: reads getvar ${d.getvar} into ${name} but no check uses it`);
+  for (const [name, p] of env.pkg) if (!env.used.has(name)) warnings.push(`line ${p.line.no}: sets ${name} but no check uses it`);
+  for (const [name, no] of env.defaultLines) {
+    if (!env.used.has(name) && !env.pkg.has(name) && !env.device.has(name)) warnings.push(`line ${no}: gives ${name} a default but no check uses it`);
+  }
+}
+
+
+/**
+ * A script with vendor calls (`$*`/`%*`) is Xiaomi-style: its plain `fastboot` lines
+ * are foreign (appended by someone else, B17) and flagged. Without any, it is a
+ * Google-style script and plain calls are its normal form.
+ */
+export function finishFamily(steps: PlanStep[], warnings: string[], vendorCalls: number, plainCalls: SourceLine[]): ParsedScript {
+  const family = vendorCalls > 0 ? 'xiaomi' : 'google';
+  if (family === 'google') {
+    for (const s of steps) delete s.foreign;
+  } else if (plainCalls.length > 0) {
+    warnings.push(
+      `lines ${plainCalls.map((l) => l.no).join(', ')}: fastboot calls without $*/%* are not vendor content; miflash refuses them unless you opt in`,
+    );
+  }
+  return { steps, warnings, family };
+}
+
