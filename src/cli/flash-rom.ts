@@ -20,6 +20,8 @@ import type { Renderer } from '../ui/render.js';
 export interface FlashRomOptions {
   mode?: 'clean' | 'keep-data' | 'lock';
   script?: string;
+  /** --input LINE (repeatable): what the script's `read` gets, in order. */
+  input?: string[];
   yes?: boolean;
   dryRun?: boolean;
   /** ROM folder for a plan .json target. */
@@ -133,7 +135,7 @@ export async function loadPlan(target: string, options: FlashRomOptions, onProgr
     throw err;
   });
   mark('rom-opened');
-  const plan = await planForRom(rom, { ...(options.mode ? { mode: options.mode } : {}), ...(options.script ? { script: options.script } : {}) });
+  const plan = await planForRom(rom, { ...(options.mode ? { mode: options.mode } : {}), ...(options.script ? { script: options.script } : {}), ...(options.input ? { inputs: options.input } : {}) });
   mark('script-parsed');
   return { plan, rom };
 }

@@ -13,7 +13,7 @@ export function planQueries(steps: ReadonlyArray<{ kind: string; id?: string; qu
 }
 
 function quote(s: string): string {
-  return /^[][A-Za-z0-9_./:=@%+,!-]+$/.test(s) ? s : JSON.stringify(s);
+  return /^[A-Za-z0-9_./:=@%+,!\[\]-]+$/.test(s) ? s : JSON.stringify(s);
 }
 
 function queryText(id: string, lookup: QueryLookup): string {

@@ -50,6 +50,7 @@ export function registerDevice(program: Command): void {
     .option('--dry-run', 'ROM: read getvars, check gates and images, print what would run; write nothing')
     .option('--rom <dir>', 'ROM folder for a plan file (flash PLAN.json --rom DIR)')
     .option('--cache <dir>', 'ROM: extract archives under DIR instead of beside them')
+    .option('--input <line>', "ROM: a line for the script's `read` (repeatable, in order); none = end of input", (v: string, prev: string[] = []) => [...prev, v])
     .addHelpText(
       'after',
       `
@@ -63,7 +64,7 @@ Examples:
     )
     .option('--reboot-timeout <seconds>', 'ROM: wait this long for the device after a reboot in the middle of the plan (default 60)')
     .action(async (target: string, image: string | undefined, opts: { slot?: string }, cmd: Command) => {
-      await refuseMisplacedOptions(cmd, image === undefined ? ['slot'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout'], image === undefined);
+      await refuseMisplacedOptions(cmd, image === undefined ? ['slot'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input'], image === undefined);
       if (image === undefined) {
         // One argument: a ROM folder, archive or plan file (src/cli/flash-rom.ts).
         const { flashRom } = await import('../flash-rom.js');

@@ -5,6 +5,7 @@ import { Option, type Command } from 'commander';
 interface PlanOpts {
   mode: 'clean' | 'keep-data' | 'lock';
   script?: string;
+  input?: string[];
   cache?: string;
   json?: boolean;
 }
@@ -17,6 +18,7 @@ export function registerPlan(program: Command): void {
     .addOption(new Option('--mode <mode>', 'clean (flash_all), keep-data (flash_all_except_storage), lock (flash_all_lock)').choices(['clean', 'keep-data', 'lock']).default('clean'))
     .option('--script <file>', 'use this script from the ROM instead of the mode (e.g. flash_all.bat)')
     .option('--cache <dir>', 'extract archives under DIR instead of beside them')
+    .option('--input <line>', "a line for the script's `read` (repeatable, in order); none = end of input", (v: string, prev: string[] = []) => [...prev, v])
     .action(async (rom: string, _opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals() as PlanOpts;
       const { openRom, planForRom } = await import('../../rom/index.js');
@@ -25,7 +27,7 @@ export function registerPlan(program: Command): void {
       const progress = !opts.json && process.stderr.isTTY ? extractProgress() : undefined;
       const r = await openRom(rom, { ...(opts.cache ? { cache: opts.cache } : {}), ...(progress ? { onProgress: progress.update } : {}) });
       progress?.done();
-      const plan = FlashPlanSchema.parse(await planForRom(r, { mode: opts.mode, ...(opts.script ? { script: opts.script } : {}) }));
+      const plan = FlashPlanSchema.parse(await planForRom(r, { mode: opts.mode, ...(opts.script ? { script: opts.script } : {}), ...(opts.input ? { inputs: opts.input } : {}) }));
       process.stdout.write(opts.json ? JSON.stringify(plan) + '\n' : formatPlanTable(plan));
     });
 }

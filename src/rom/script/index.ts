@@ -20,6 +20,7 @@ export function parseScript(text: string, opts: ParseOptions): FlashPlan {
           ...(opts.readRomText ? { readRomText: opts.readRomText } : {}),
           ...(opts.listRomFiles ? { listRomFiles: opts.listRomFiles } : {}),
           ...(opts.inputs ? { inputs: opts.inputs } : {}),
+          ...(opts.limits ? { limits: opts.limits } : {}),
         })
       : parseBat(text, lines, opts);
   const mode = modeFromName(opts.file);

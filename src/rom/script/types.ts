@@ -15,6 +15,8 @@ export interface ParseOptions {
   readRomText?: (file: string) => string | undefined;
   /** Every file of the ROM, ROM-relative (globs, `cd`); absent = none known. */
   listRomFiles?: () => readonly string[];
+  /** Bounds on interpreting the script (tests tighten them; defaults in interp/engine.ts). */
+  limits?: Partial<import('./interp/engine.js').Limits>;
   /** Lines the script's `read` gets (`--input`); none = end of input, as `sh script </dev/null`. */
   inputs?: readonly string[];
 }

@@ -313,7 +313,11 @@ describe('fastboot argv as the AOSP client parses it', () => {
       { kind: 'reboot', target: 'bootloader' },
     ]);
     expect(one(['flash', '--slot=other', 'bootloader', 'bl.img'])).toEqual([{ kind: 'flash', partition: 'bootloader', file: 'bl.img', flags: { slot: 'other' } }]);
-    expect(one(['--skip-reboot', '-w', 'update', 'image.zip'])).toEqual([{ kind: 'update', file: 'image.zip', wipe: true, skipReboot: true }]);
+    // An update brings the zip's android-info.txt requirements as a gate.
+    expect(one(['--skip-reboot', '-w', 'update', 'image.zip'])).toEqual([
+      { kind: 'update', file: 'image.zip', wipe: true, skipReboot: true },
+      { kind: 'gate.android-info', file: 'image.zip', requirements: null },
+    ]);
     expect(one(['flash', 'vbmeta_system_a', 'v.img', '--disable-verity'])).toEqual([{ kind: 'flash', partition: 'vbmeta_system_a', file: 'v.img', flags: { disableVerity: true } }]);
     expect(one(['create-logical-partition', 'odm_a', '1'])).toEqual([{ kind: 'logical-partition', action: 'create', partition: 'odm_a', size: '1' }]);
   });

@@ -62,6 +62,8 @@ export class ScriptInterpretError extends BadInputError {
 export interface Limits {
   /** Explored paths (each a full run of the front end). */
   maxPaths: number;
+  /** Runs of the front end in all: paths plus the failure-side runs that learn each checked operation's policy. */
+  maxRuns: number;
   /** Interpreter steps per run (commands, loop turns, function calls). */
   maxSteps: number;
   /** Function-call depth. */
@@ -72,7 +74,7 @@ export interface Limits {
   maxEvents: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxPaths: 512, maxSteps: 200_000, maxDepth: 64, maxTermBytes: MAX_TERM_BYTES, maxEvents: 20_000 };
+export const DEFAULT_LIMITS: Limits = { maxPaths: 512, maxRuns: 4096, maxSteps: 200_000, maxDepth: 64, maxTermBytes: MAX_TERM_BYTES, maxEvents: 20_000 };
 
 export interface EngineOptions {
   file: string;
@@ -122,11 +124,19 @@ export interface RunRecord {
   consulted: string[];
 }
 
-/** Thrown through the front end to end a run; front ends must let it pass (never catch it). */
-export class PathEnd extends Error {
-  constructor(readonly terminal: Terminal) {
-    super('path end');
-  }
+/** What a probe learnt about an operation's failure side. */
+export type ProbeResult = { kind: 'abort'; message?: string; status?: number } | { kind: 'unknown' };
+
+/** A probe reached something it cannot decide locally (a new question); front ends let it pass like PathEnd. */
+export class Inconclusive {}
+
+/**
+ * Thrown through the front end to end a run; front ends must let it pass
+ * (never catch it). Not an Error: it ends every explored path, and a stack
+ * trace per path would cost more than the path.
+ */
+export class PathEnd {
+  constructor(readonly terminal: Terminal) {}
 }
 
 const OP_STATUS = '!op:';
@@ -152,6 +162,10 @@ export class Engine {
     private readonly branching: boolean,
     /** Failure-analysis run: stop at the first thing the device sees after this operation failed. */
     private readonly failing?: string,
+    /** Shared by the runs of one exploration: failure policies learnt by probes. */
+    readonly shared: { probes: Map<string, ProbeResult> } = { probes: new Map() },
+    /** A probe: no new questions may be asked (their answers would be guesses). */
+    private readonly probing = false,
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.resolveFile = opts.resolveFile ?? (() => ({ ok: false, why: 'no file resolver' }));
@@ -215,6 +229,7 @@ export class Engine {
     const earlier = this.decided.get(atom);
     if (earlier !== undefined) return earlier;
     const forced = this.forced.get(atom);
+    if (forced === undefined && this.probing && info.op === undefined) throw new Inconclusive();
     const outcome = forced ?? true;
     // An op's success is not branched on; the explorer runs its failure side separately.
     const free = forced === undefined && this.branching && info.op === undefined;
@@ -398,8 +413,9 @@ export class Engine {
    */
   noteStatus(status: Term, loc: Loc, node: string): void {
     // A device operation's status is not looked at by being $?; only what the script then does with it counts.
-    if (status.kind === 'lit' || [...queriesOf(status)].some((q) => q.startsWith(OP_STATUS))) return;
-    if (queriesOf(status).size === 0) return;
+    if (status.kind === 'lit' || (status.kind === 'status' && status.query.startsWith(OP_STATUS))) return;
+    const qs = queriesOf(status);
+    if (qs.size === 0 || [...qs].some((q) => q.startsWith(OP_STATUS))) return;
     this.record({ type: 'check', key: this.key(node), status, loc }, loc);
   }
 
@@ -464,6 +480,52 @@ export class Engine {
       tools: this.opts.tools,
       toolContext: this.toolContext(),
     };
+  }
+
+  // ---- probes: a front end's cheap look at an operation's failure side ----
+
+  /** Event count, to find the operations a statement performed. */
+  mark(): number {
+    return this.events.length;
+  }
+
+  /** Operations recorded since `mark` whose failure side no probe has looked at yet. */
+  unprobedOpsSince(mark: number): string[] {
+    if (this.probing || this.failing !== undefined) return [];
+    const out: string[] = [];
+    for (const e of this.events.slice(mark)) if (e.type === 'op' && !this.shared.probes.has(e.key)) out.push(e.key);
+    return out;
+  }
+
+  /**
+   * An engine for re-running part of this path with operation `opKey`
+   * failing: every question already answered on this path keeps its answer,
+   * a new one makes the probe inconclusive, and the first thing the device
+   * would see after the failure ends it.
+   */
+  probe(opKey: string): Engine {
+    const forced = new Map(this.decided);
+    forced.set(`op:${opKey}`, false);
+    const child = new Engine(this.opts, forced, false, opKey, this.shared, true);
+    child.frames.push(...this.frames);
+    child.fresh = new Map(this.fresh);
+    child.resolveFile = this.resolveFile;
+    return child;
+  }
+
+  /** A probe's verdict from how it ended; the front end calls it with the probe's own signal. */
+  concludeProbe(opKey: string, end: { exit?: number; refused?: boolean }): void {
+    if (!this.probing || opKey !== this.failing) throw new Error('internal: not a probe');
+    const parent = this.shared.probes;
+    if (!this.failed) return void parent.set(opKey, { kind: 'unknown' });
+    if (end.exit === undefined && !end.refused) return void parent.set(opKey, { kind: 'unknown' });
+    const at = this.events.findIndex((e) => e.type === 'op' && e.key === opKey);
+    const message = this.events
+      .slice(at + 1)
+      .flatMap((e) => (e.type === 'print' && e.text.kind === 'lit' ? [e.text.value] : []))
+      .join('')
+      .trim();
+    parent.set(opKey, { kind: 'abort', ...(message ? { message } : {}), ...(end.exit !== undefined ? { status: end.exit } : {}) });
   }
 
   /** The record of this run (explore.ts). */

@@ -21,8 +21,8 @@ export interface Exploration {
   policies: Map<string, FailurePolicy>;
 }
 
-function runOnce(program: Program, opts: EngineOptions, forced: ReadonlyMap<string, boolean>, branching: boolean, failing?: string): RunRecord {
-  const engine = new Engine(opts, forced, branching, failing);
+function runOnce(program: Program, opts: EngineOptions, forced: ReadonlyMap<string, boolean>, branching: boolean, failing: string | undefined, shared: Engine['shared']): RunRecord {
+  const engine = new Engine(opts, forced, branching, failing, shared);
   try {
     program(engine);
   } catch (err) {
@@ -35,12 +35,20 @@ function runOnce(program: Program, opts: EngineOptions, forced: ReadonlyMap<stri
 export function explore(program: Program, opts: EngineOptions): Exploration {
   const probe = new Engine(opts, new Map(), false);
   const maxPaths = probe.limits.maxPaths;
+  const maxRuns = probe.limits.maxRuns;
+  let runs = 0;
+  const tooMany = (run: RunRecord): never => {
+    const loc = firstLoc(run) ?? { file: opts.file, line: 0, text: '' };
+    throw new ScriptInterpretError(loc, loc.text, `the script needs more than ${maxRuns} runs to explore its device checks and failure branches`, 'script.limit');
+  };
+  const shared: Engine['shared'] = { probes: new Map() };
   const paths: RunRecord[] = [];
   const policies = new Map<string, FailurePolicy>();
   const pending: Array<Map<string, boolean>> = [new Map()];
   while (pending.length > 0) {
     const forced = pending.pop()!;
-    const run = runOnce(program, opts, forced, true);
+    const run = runOnce(program, opts, forced, true, undefined, shared);
+    if (++runs > maxRuns) tooMany(run);
     paths.push(run);
     if (paths.length > maxPaths) {
       const loc = firstLoc(run) ?? { file: opts.file, line: 0, text: '' };
@@ -62,9 +70,16 @@ export function explore(program: Program, opts: EngineOptions): Exploration {
     pending.push(...siblings);
     for (const op of run.consulted) {
       if (policies.has(op)) continue;
+      // A front end's probe already saw the script stop after this operation failed.
+      const probed = shared.probes.get(op);
+      if (probed?.kind === 'abort') {
+        policies.set(op, probed);
+        continue;
+      }
       const f = new Map(prefix);
       f.set(`op:${op}`, false);
-      policies.set(op, classify(run, runOnce(program, opts, f, false, op), op));
+      if (++runs > maxRuns) tooMany(run);
+      policies.set(op, classify(run, runOnce(program, opts, f, false, op, shared), op));
     }
   }
   return { paths, policies };

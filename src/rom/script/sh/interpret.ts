@@ -8,7 +8,7 @@
 // process is ever spawned; files are read only inside the ROM, and the only
 // file written to is /dev/null.
 import { lit, concat, isLit, type Term } from '../../../plan/predicate.js';
-import type { Engine, Loc } from '../interp/engine.js';
+import { Inconclusive, PathEnd, ScriptInterpretError, type Engine, type Loc } from '../interp/engine.js';
 import type { Command, List, Redir, Word, WordPart } from './ast.js';
 
 /** The ROM folder as the script sees it: `$0` is `/ROM/<script>`, and the script starts in /ROM. */
@@ -54,6 +54,13 @@ interface Io {
   err: Sink;
 }
 
+interface Snapshot extends State {
+  positional: Term[];
+  status: Term;
+  conditions: number;
+  locals: Array<Map<string, Term | undefined>>;
+}
+
 interface State {
   vars: Map<string, Term>;
   funcs: Map<string, Command>;
@@ -84,6 +91,8 @@ class Sh {
   constructor(
     private readonly e: Engine,
     private readonly opts: ShOptions,
+    /** A probe of an operation's failure side (see list()). */
+    private readonly probing = false,
   ) {}
 
   run(ast: List): void {
@@ -98,8 +107,12 @@ class Sh {
 
   // ---- helpers ----
 
+  private readonly locs = new WeakMap<object, Loc>();
+
   private loc(c: { pos: { line: number }; text: string }): Loc {
-    return { file: this.opts.file, line: c.pos.line, text: c.text };
+    let l = this.locs.get(c);
+    if (!l) this.locs.set(c, (l = { file: this.opts.file, line: c.pos.line, text: c.text }));
+    return l;
   }
 
   private node(c: { pos: { line: number; offset: number } }): string {
@@ -182,7 +195,41 @@ class Sh {
   // ---- lists and commands ----
 
   private list(l: List, io: Io): void {
-    for (const c of l.cmds) this.command(c, io);
+    for (let i = 0; i < l.cmds.length; i++) {
+      const c = l.cmds[i]!;
+      // A statement that runs a device operation: look right away at what the rest of this list does when
+      // the operation fails (usually `if [ $? -ne 0 ]; then echo M; exit 1; fi`), so the explorer need not
+      // re-run the whole script from the start to learn it.
+      const probe = !this.probing && this.captures === 0 && io.out.kind !== 'buffer' && io.err.kind !== 'buffer';
+      const before = probe ? this.snapshot() : undefined;
+      const mark = this.e.mark();
+      this.command(c, io);
+      if (before) for (const op of this.e.unprobedOpsSince(mark)) this.probeFailure(op, l, i, io, before);
+    }
+  }
+
+  private snapshot(): Snapshot {
+    return { ...this.saveState(), positional: this.positional, status: this.status, conditions: this.conditions, locals: this.localScopes.map((m) => new Map(m)) };
+  }
+
+  private probeFailure(op: string, l: List, i: number, io: Io, before: Snapshot): void {
+    const child = this.e.probe(op);
+    const sh = new Sh(child, this.opts, true);
+    sh.restoreState({ ...before, vars: new Map(before.vars), funcs: new Map(before.funcs) });
+    sh.positional = before.positional;
+    sh.status = before.status;
+    sh.conditions = before.conditions;
+    sh.localScopes = before.locals.map((m) => new Map(m));
+    child.setResolveFile((arg) => sh.resolveFile(arg));
+    try {
+      sh.list({ cmds: l.cmds.slice(i) }, io);
+      child.concludeProbe(op, {});
+    } catch (x) {
+      if (x instanceof ShExit) child.concludeProbe(op, { exit: x.status });
+      else if (x instanceof PathEnd) child.concludeProbe(op, { refused: x.terminal.type === 'refuse' });
+      else if (x instanceof Inconclusive || x instanceof FuncReturn || x instanceof LoopJump || x instanceof ScriptInterpretError) child.concludeProbe(op, {});
+      else throw x;
+    }
   }
 
   private command(c: Command, io: Io): void {
@@ -728,6 +775,8 @@ class Sh {
 
   /** A word expanded into fields: expansions, field splitting, pathname expansion, empty-field removal. */
   private fields(w: Word, c: Command): Term[] {
+    // Plain words (the vast majority) need no splitting and no globbing.
+    if (w.parts.length === 1 && w.parts[0]!.k === 'lit' && (w.parts[0]!.quoted || !/[*?[]/.test(w.parts[0]!.v))) return [lit(w.parts[0]!.v)];
     const segs = this.segments(w.parts, c, false);
     const splittable = segs.filter((s) => s.split);
     if (splittable.every((s) => isLit(s.term))) {

@@ -26,6 +26,9 @@ const RESERVED = new Set(['if', 'then', 'else', 'elif', 'fi', 'do', 'done', 'cas
 /** Words that end a list. */
 const LIST_END = new Set(['then', 'else', 'elif', 'fi', 'do', 'done', 'esac', '}']);
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const OPS = ['&&', '||', ';;', ';&', '|&', '&>>', '&>', '<<<', '<<-', '<<', '>>', '<&', '>&', '<>', '>|', ';', '&', '|', '(', ')', '<', '>'];
+const REDIR_OPS = new Set(['&>>', '&>', '<<<', '<<-', '<<', '>>', '<&', '>&', '<>', '>|', '<', '>']);
+const RESERVED_RUN = /[A-Za-z{}!\[\]]+/y;
 const MAX_NESTING = 200;
 
 export interface ParseOptions {
@@ -48,6 +51,8 @@ class Parser {
     private readonly src: string,
     private readonly opts: ParseOptions,
     private readonly ids: { n: number } = { n: 0 },
+    /** Lines before this text in the script (sub-parses of backquotes, here-documents, arithmetic). */
+    private readonly lineBase = 0,
   ) {
     for (let i = 0; i < src.length; i++) if (src[i] === '\n') this.lineStarts.push(i + 1);
   }
@@ -66,7 +71,7 @@ class Parser {
   }
 
   private at(offset = this.pos): Pos {
-    return { line: this.lineOf(offset), offset };
+    return { line: this.lineOf(offset) + this.lineBase, offset };
   }
 
   private lineText(offset: number): string {
@@ -77,7 +82,7 @@ class Parser {
   }
 
   private fail(msg: string, offset = this.pos): never {
-    throw new ShSyntaxError(this.lineOf(offset), this.lineText(offset), msg);
+    throw new ShSyntaxError(this.lineOf(offset) + this.lineBase, this.lineText(offset), msg);
   }
 
   private bashOnly(what: string, offset = this.pos): void {
@@ -123,15 +128,22 @@ class Parser {
     }
   }
 
+  private isMetaAt(i: number): boolean {
+    const c = this.src[i]!;
+    return c === ' ' || c === '\t' || c === '\n' || c === ';' || c === '&' || c === '|' || c === '(' || c === ')' || c === '<' || c === '>' || (c === '\r' && this.src[i + 1] === '\n');
+  }
+
   private isMeta(c: string): boolean {
     return c === '' || c === ' ' || c === '\t' || c === '\n' || c === ';' || c === '&' || c === '|' || c === '(' || c === ')' || c === '<' || c === '>' || (c === '\r' && this.ch(1) === '\n');
   }
 
   /** The control or redirection operator at the current position, if any. */
   private peekOp(): string | undefined {
-    const ops = ['&&', '||', ';;', ';&', '|&', '&>>', '&>', '<<<', '<<-', '<<', '>>', '<&', '>&', '<>', '>|', ';', '&', '|', '(', ')', '<', '>'];
     this.skipContinuations();
-    return ops.find((o) => this.startsWith(o));
+    const c = this.src.charCodeAt(this.pos);
+    // Only these characters start an operator.
+    if (c !== 38 && c !== 124 && c !== 59 && c !== 40 && c !== 41 && c !== 60 && c !== 62) return undefined;
+    return OPS.find((o) => this.src.startsWith(o, this.pos));
   }
 
   // ---- grammar ----
@@ -156,12 +168,14 @@ class Parser {
   /** A reserved word at the current position (command position only), without consuming it. */
   private peekReserved(): string | undefined {
     this.skipBlanks();
-    const save = this.pos;
-    const w = this.word();
-    this.pos = save;
-    if (!w || w.parts.length !== 1) return undefined;
-    const p = w.parts[0]!;
-    return p.k === 'lit' && !p.quoted && RESERVED.has(p.v) ? p.v : undefined;
+    RESERVED_RUN.lastIndex = this.pos;
+    const m = RESERVED_RUN.exec(this.src);
+    if (!m || !RESERVED.has(m[0])) return undefined;
+    // The word must end there (`fi;`, `done)`, `then\n`), not go on (`fix`, `do=1`, `{a}`).
+    const end = this.pos + m[0].length;
+    const next = this.src[end] ?? '';
+    if (!(next === '' || next === ' ' || next === '\t' || next === '\n' || next === '\r' || next === ';' || next === '&' || next === '|' || next === '(' || next === ')' || next === '<' || next === '>')) return undefined;
+    return m[0];
   }
 
   private expectReserved(word: string): void {
@@ -471,14 +485,14 @@ class Parser {
   private redirection(): Redir | undefined {
     const save = this.pos;
     let fd: number | undefined;
-    const m = /^[0-9]+(?=[<>])/.exec(this.src.slice(this.pos, this.pos + 12));
-    if (m) {
-      fd = Number(m[0]);
-      this.pos += m[0].length;
+    let i = this.pos;
+    while (i < this.src.length && i - this.pos < 10 && this.src.charCodeAt(i) >= 48 && this.src.charCodeAt(i) <= 57) i++;
+    if (i > this.pos && (this.src[i] === '<' || this.src[i] === '>')) {
+      fd = Number(this.src.slice(this.pos, i));
+      this.pos = i;
     }
     const op = this.peekOp();
-    const redirOps = ['&>>', '&>', '<<<', '<<-', '<<', '>>', '<&', '>&', '<>', '>|', '<', '>'];
-    if (op === undefined || !redirOps.includes(op)) {
+    if (op === undefined || !REDIR_OPS.has(op)) {
       this.pos = save;
       return undefined;
     }
@@ -526,10 +540,8 @@ class Parser {
 
   /** Parses text (a here-document body, backquote contents) with the parser's line numbers. */
   private subWord(text: string, offset: number, mode: 'heredoc'): Word {
-    const sub = new Parser(text, this.opts, this.ids);
-    const line0 = this.lineOf(offset) - 1;
+    const sub = new Parser(text, this.opts, this.ids, this.lineOf(offset) - 1 + this.lineBase);
     const parts = sub.dqParts('', mode);
-    shiftLines(parts, line0);
     return { parts, pos: this.at(offset), text };
   }
 
@@ -582,8 +594,15 @@ class Parser {
           this.pos++;
         }
       } else {
-        lit += c;
-        this.pos++;
+        // A run of ordinary characters at once.
+        let j = this.pos + 1;
+        while (j < this.src.length) {
+          const d = this.src[j]!;
+          if (d === '\\' || d === "'" || d === '"' || d === '$' || d === '`' || this.isMetaAt(j)) break;
+          j++;
+        }
+        lit += this.src.slice(this.pos, j);
+        this.pos = j;
       }
     }
     flush();
@@ -676,7 +695,7 @@ class Parser {
         i++;
       }
       this.pos = i + 1;
-      const sub = new Parser(inner, this.opts, this.ids);
+      const sub = new Parser(inner, this.opts, this.ids, this.lineOf(start) - 1 + this.lineBase);
       let body: List;
       try {
         body = sub.program();
@@ -684,7 +703,6 @@ class Parser {
         if (err instanceof ShSyntaxError) this.fail(`in a backquoted command: ${err.message}`, start);
         throw err;
       }
-      shiftLines(body, this.lineOf(start) - 1);
       return { k: 'cmdsub', body, text: this.src.slice(start, this.pos), id: ++this.ids.n };
     }
     const n = this.ch(1);
@@ -703,9 +721,8 @@ class Parser {
         i++;
       }
       const text = this.src.slice(this.pos + 3, i);
-      const sub = new Parser(text, this.opts, this.ids);
+      const sub = new Parser(text, this.opts, this.ids, this.lineOf(start) - 1 + this.lineBase);
       const parts = sub.dqParts('', 'heredoc');
-      shiftLines(parts, this.lineOf(start) - 1);
       this.pos = i + 2;
       return { k: 'arith', expr: { parts, pos: this.at(start), text } };
     }
@@ -812,19 +829,5 @@ class Parser {
     }
     flush();
     return parts;
-  }
-}
-
-/** Moves the line numbers of a sub-parse (backquotes, here-documents) to the enclosing source's. */
-function shiftLines(x: unknown, by: number): void {
-  if (by === 0 || x === null || typeof x !== 'object') return;
-  if (Array.isArray(x)) {
-    for (const y of x) shiftLines(y, by);
-    return;
-  }
-  const o = x as Record<string, unknown>;
-  for (const [k, v] of Object.entries(o)) {
-    if (k === 'pos' && v && typeof v === 'object' && 'line' in v) (v as Pos).line += by;
-    else shiftLines(v, by);
   }
 }
