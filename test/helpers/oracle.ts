@@ -8,7 +8,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { stepLabel } from '../../src/plan/runner.js';
-import type { FlashPlan } from '../../src/plan/schema.js';
+import { isDeviceOp, type FlashPlan } from '../../src/plan/schema.js';
 import { simulatePlan, type ModelDevice } from '../../src/plan/simulate.js';
 import { parseScript } from '../../src/rom/script/index.js';
 import { interpretFastbootArgv } from '../../src/rom/script/interp/fastboot-argv.js';
@@ -97,10 +97,11 @@ export function planIn(root: string, script: string, inputs: string[] = []): Fla
 /** What the plan does for that model device (device operations assumed to succeed unless failAt). */
 export function walkPlan(plan: FlashPlan, root: string, c: OracleCase): Observed {
   const sim = simulatePlan(plan.steps, c.device, TOOLBOX, (f) => existsSync(path.join(root, f)));
-  const ops = sim.ran.filter((s) => !['query', 'note', 'sleep', 'exit'].includes(s.kind)).map(stepLabel);
+  const ran = sim.ran.filter(isDeviceOp);
+  const ops = ran.map(stepLabel);
   if (c.failAt !== undefined && c.failAt <= ops.length) {
     // The failed operation's policy decides what follows.
-    const failed = sim.ran.filter((s) => !['query', 'note', 'sleep', 'exit'].includes(s.kind))[c.failAt - 1]!;
+    const failed = ran[c.failAt - 1]!;
     if (failed.onFailure === 'abort' && !failed.vendorUnchecked) return { ops: ops.slice(0, c.failAt), end: 'abort' };
   }
   const s = sim.stop;
