@@ -2,7 +2,7 @@
 // device, renders each answer exactly as the AOSP client prints it, and
 // evaluates the plan's predicates on that text with the same text tools the
 // interpreter used at plan time.
-import { TOOLBOX } from '../rom/script/toolbox.js';
+import { toolBox } from '../rom/script/tools/index.js';
 import type { ToolContext } from '../rom/script/tools/types.js';
 import { evalPred, type ToolBox } from './evaluate.js';
 import type { FastbootClient } from '../fastboot/client.js';
@@ -22,7 +22,7 @@ export class ScriptState {
   constructor(
     plan: FlashPlan,
     private readonly romFile: (file: string) => boolean,
-    tools: ToolBox = TOOLBOX,
+    tools: ToolBox = toolBox,
   ) {
     this.tools = tools;
     const ctx: ToolContext & { shell?: 'dash' | 'bash' } = { timeZone: 'UTC', ...(plan.source.shell ? { shell: plan.source.shell } : {}) };

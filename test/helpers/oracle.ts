@@ -13,7 +13,7 @@ import { simulatePlan, type ModelDevice } from '../../src/plan/simulate.js';
 import { parseScript } from '../../src/rom/script/index.js';
 import { interpretFastbootArgv } from '../../src/rom/script/interp/fastboot-argv.js';
 import { shellOf } from '../../src/rom/script/sh/index.js';
-import { TOOLBOX } from '../../src/rom/script/toolbox.js';
+import { toolBox } from '../../src/rom/script/tools/index.js';
 import { FAKE_FASTBOOT_DIR } from './fake-fastboot.js';
 
 export interface OracleCase {
@@ -96,7 +96,7 @@ export function planIn(root: string, script: string, inputs: string[] = []): Fla
 
 /** What the plan does for that model device (device operations assumed to succeed unless failAt). */
 export function walkPlan(plan: FlashPlan, root: string, c: OracleCase): Observed {
-  const sim = simulatePlan(plan.steps, c.device, TOOLBOX, (f) => existsSync(path.join(root, f)));
+  const sim = simulatePlan(plan.steps, c.device, toolBox, (f) => existsSync(path.join(root, f)));
   const ran = sim.ran.filter(isDeviceOp);
   const ops = ran.map(stepLabel);
   if (c.failAt !== undefined && c.failAt <= ops.length) {

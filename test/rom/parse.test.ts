@@ -4,7 +4,7 @@ import { FlashPlanSchema, isDeviceOp, type FlashPlan, type PlanStep } from '../.
 import { ScriptParseError, mergeTwin, modeFromName, opSignature, parseScript } from '../../src/rom/index.js';
 import { ScriptInterpretError } from '../../src/rom/script/interp/engine.js';
 import { isTool } from '../../src/rom/script/tools/index.js';
-import { TOOLBOX } from '../../src/rom/script/toolbox.js';
+import { toolBox } from '../../src/rom/script/tools/index.js';
 import { simulatePlan } from '../../src/plan/simulate.js';
 import { checksOf } from '../../src/plan/checks.js';
 import { fixture, fixtureScripts } from './helpers.js';
@@ -14,7 +14,7 @@ function parse(name: string, extra: { antiVersion?: number; folderName?: string;
 }
 /** Where the plan stops for a model device (an exit's or refusal's line and message), or undefined when it runs through. */
 function stopsFor(p: FlashPlan, vars: Record<string, string>, deviceInfo?: string[]): { line: number; message?: string; kind: string } | undefined {
-  const s = simulatePlan(p.steps, { vars, ...(deviceInfo ? { deviceInfo } : {}) }, TOOLBOX).stop;
+  const s = simulatePlan(p.steps, { vars, ...(deviceInfo ? { deviceInfo } : {}) }, toolBox).stop;
   if (!s || (s.kind === 'exit' && s.status === 0)) return undefined;
   return { line: s.line, kind: s.kind, ...(s.message ? { message: s.message } : {}) };
 }

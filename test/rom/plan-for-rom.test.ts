@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatePlan } from '../../src/plan/simulate.js';
-import { TOOLBOX } from '../../src/rom/script/toolbox.js';
+import { toolBox } from '../../src/rom/script/tools/index.js';
 import { FlashPlanSchema, isDeviceOp } from '../../src/plan/schema.js';
 import { openRom, planForRom } from '../../src/rom/index.js';
 import { buildSyntheticRom } from '../../src/rom/synthetic.js';
@@ -48,7 +48,7 @@ describe('planForRom', () => {
     const gate = p.steps.find((s) => s.kind === 'exit' && s.line === 0);
     expect(gate).toMatchObject({ status: 1, onFailure: 'abort', message: 'this ROM is for ysl (misc.txt)' });
     expect(p.steps.indexOf(gate!)).toBeLessThan(p.steps.findIndex(isDeviceOp));
-    const stops = (product: string) => simulatePlan(p.steps, { vars: { product } }, TOOLBOX).stop === gate;
+    const stops = (product: string) => simulatePlan(p.steps, { vars: { product } }, toolBox).stop === gate;
     expect([stops('ysl'), stops('yslx'), stops('xysl'), stops('sakura')]).toEqual([false, true, true, true]);
     expect(p.warnings).toContain('the script has no product check; miflash checks misc.txt device=ysl');
   });
@@ -64,7 +64,7 @@ describe('planForRom', () => {
     const dir = join(work, 'liuqin_cn');
     await buildSyntheticRom(dir, { from: 'liuqin', anti: 4 });
     // The script reads the file (`cat images/anti_version.txt`) when the plan is made; missing, it compares with 0.
-    const stops = async (anti: string) => simulatePlan((await planForRom(await openRom(dir))).steps, { vars: { product: 'liuqin', anti, crc: '1' } }, TOOLBOX).stop !== undefined;
+    const stops = async (anti: string) => simulatePlan((await planForRom(await openRom(dir))).steps, { vars: { product: 'liuqin', anti, crc: '1' } }, toolBox).stop !== undefined;
     expect([await stops('4'), await stops('5')]).toEqual([false, true]);
     unlinkSync(join(dir, 'images', 'anti_version.txt'));
     expect([await stops('0'), await stops('1')]).toEqual([false, true]);

@@ -14,7 +14,7 @@ import { evaluateGate, type DeviceFacts, type GateStep } from '../../src/plan/ga
 import { FlashPlanSchema, isDeviceOp, isGate, type FlashPlan, type PlanStep } from '../../src/plan/schema.js';
 import { ScriptParseError, openRom, opSignature, parseScript, planForRom } from '../../src/rom/index.js';
 import { simulatePlan } from '../../src/plan/simulate.js';
-import { TOOLBOX } from '../../src/rom/script/toolbox.js';
+import { toolBox } from '../../src/rom/script/tools/index.js';
 import { isTool } from '../../src/rom/script/tools/index.js';
 import { planIn, runUnderShell, walkPlan } from '../helpers/oracle.js';
 
@@ -381,7 +381,7 @@ function runVendor(root: string, script: string, vars: Record<string, string>, f
 async function runPlan(plan: FlashPlan, vars: Record<string, string>, fail?: string): Promise<{ ops: string[]; refused: boolean }> {
   if (plan.source.dialect === 'sh') {
     // Interpreted plans: walked with the device's answers, as the runner does.
-    const sim = simulatePlan(plan.steps, { vars }, TOOLBOX);
+    const sim = simulatePlan(plan.steps, { vars }, toolBox);
     const ops: string[] = [];
     for (const s of sim.ran.filter(isDeviceOp)) {
       const a = argv(s);

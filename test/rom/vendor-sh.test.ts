@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDeviceOp, type PlanStep } from '../../src/plan/schema.js';
 import { simulatePlan } from '../../src/plan/simulate.js';
-import { TOOLBOX } from '../../src/rom/script/toolbox.js';
+import { toolBox } from '../../src/rom/script/tools/index.js';
 import { openRom, planForRom } from '../../src/rom/index.js';
 import { buildSyntheticRom } from '../../src/rom/synthetic.js';
 
@@ -105,7 +105,7 @@ describe('plan device ops == what the vendor .sh sends (fake fastboot under sh)'
           const plan = await planForRom(rom, { mode });
           expect(plan.source.dialect).toBe('sh');
           // The plan walked for this device (its predicates read what the device answers).
-          const sim = simulatePlan(plan.steps, { vars: { product: syn.product, anti: String(c.anti ?? 0), crc } }, TOOLBOX, (f) => existsSync(join(rom.root, f)));
+          const sim = simulatePlan(plan.steps, { vars: { product: syn.product, anti: String(c.anti ?? 0), crc } }, toolBox, (f) => existsSync(join(rom.root, f)));
           expect(sim.stop === undefined || (sim.stop.kind === 'exit' && sim.stop.status === 0)).toBe(true);
           const expected = sim.ran.filter(isDeviceOp).map((s) => canon(stepArgv(s, rom.root)));
           const actual = runVendor(join(rom.root, plan.source.script), { FB_PRODUCT: syn.product, FB_ANTI: String(c.anti ?? 0), FB_CRC: crc });
@@ -131,7 +131,7 @@ describe('plan device ops == what the vendor .sh sends (fake fastboot under sh)'
     expect(run({ FB_PRODUCT: syn.product, FB_ANTI: '4', FB_CRC: '0' }).code).toBe(1);
     expect(run({ FB_PRODUCT: syn.product, FB_ANTI: '3', FB_CRC: '0' }).code).toBe(0);
     const plan = await planForRom(await openRom(dir));
-    const stops = (vars: Record<string, string>) => simulatePlan(plan.steps, { vars }, TOOLBOX, (f) => existsSync(join(dir, f))).stop !== undefined;
+    const stops = (vars: Record<string, string>) => simulatePlan(plan.steps, { vars }, toolBox, (f) => existsSync(join(dir, f))).stop !== undefined;
     expect(stops({ product: 'raphael', anti: '0', crc: '0' })).toBe(true);
     expect(stops({ product: syn.product, anti: '4', crc: '0' })).toBe(true);
     expect(stops({ product: syn.product, anti: '3', crc: '0' })).toBe(false);

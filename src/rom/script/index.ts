@@ -1,6 +1,6 @@
 // Flash script → typed plan. Pure: no file system, no device.
 import { checksOf, productMatchWarnings } from '../../plan/checks.js';
-import { TOOLBOX } from './toolbox.js';
+import { toolBox } from './tools/index.js';
 import { FlashPlanSchema, isDeviceOp, type FlashPlan, type PlanStep } from '../../plan/schema.js';
 import { modeFromName, splitLines } from './common.js';
 import { parseBat } from './bat.js';
@@ -24,7 +24,7 @@ export function parseScript(text: string, opts: ParseOptions): FlashPlan {
         })
       : parseBat(text, lines, opts);
   const mode = modeFromName(opts.file);
-  const warnings = [...parsed.warnings, ...productMatchWarnings(parsed.steps, parsed.shell, TOOLBOX)];
+  const warnings = [...parsed.warnings, ...productMatchWarnings(parsed.steps, parsed.shell, toolBox)];
   if (mode === 'keep-data') {
     const touches = parsed.steps.filter(touchesUserData);
     for (const s of touches) warnings.push(`line ${s.line}: a keep-data script touches user data (${describe(s)})`);

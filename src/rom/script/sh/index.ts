@@ -4,7 +4,7 @@
 // Debian's sh (dash), whose builtins differ (`[ a == b ]` is an error there,
 // echo interprets backslashes, read has no -n).
 import { buildPlan, explore, ScriptInterpretError, type Limits } from '../interp/index.js';
-import { TOOLBOX } from '../toolbox.js';
+import { toolBox } from '../tools/index.js';
 import type { ParsedScript } from '../types.js';
 import { interpretSh } from './interpret.js';
 import { parseSh as parseShSyntax, ShSyntaxError } from './parse.js';
@@ -33,7 +33,7 @@ export function planShScript(text: string, opts: ShPlanOptions): ParsedScript & 
   }
   const exploration = explore((engine) => interpretSh(ast, engine, { file: opts.file, shell }), {
     file: opts.file,
-    tools: TOOLBOX,
+    tools: toolBox,
     readRomFile: (f) => opts.readRomText?.(f),
     ...(opts.listRomFiles ? { listRomFiles: opts.listRomFiles } : {}),
     shell,
