@@ -37,6 +37,22 @@ export function checksOf(step: PlanStep, steps: readonly PlanStep[]): string[] {
   }
 }
 
+/**
+ * The error code of a script exit that refuses: the legacy gate code when the
+ * exit reads one kind of answer only (scripts and tools that key on
+ * `gate.product` keep working), else `gate.script`.
+ */
+export function exitGateCode(step: PlanStep, steps: readonly PlanStep[]): string {
+  const checks = checksOf(step, steps);
+  if (checks.length === 0) return 'gate.script';
+  const only = (names: string[]) => checks.every((c) => names.includes(c));
+  if (only(['product'])) return 'gate.product';
+  if (only(['anti', 'rollback_ver'])) return 'gate.anti-rollback';
+  if (only(['secure'])) return 'gate.secure';
+  if (only(['oem device-info'])) return 'gate.unlocked';
+  return 'gate.script';
+}
+
 /** Whether a blocking check of the plan reads the device's product. */
 export function checksProduct(steps: readonly PlanStep[]): boolean {
   return steps.some((s) => s.onFailure === 'abort' && checksOf(s, steps).includes('product'));

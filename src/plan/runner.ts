@@ -42,6 +42,7 @@ import type { Rom } from '../rom/rom.js';
 import { touchesUserData } from '../rom/script/index.js';
 // preflight.ts (hashing: worker threads, crypto, zlib) loads when the image checks run, after the first device command.
 import type { PreflightResult } from './preflight.js';
+import { exitGateCode } from './checks.js';
 import { DeviceFacts, describeGate, evaluateGate, type GateStep } from './gates.js';
 import type { PlanEvent, StepStatus } from './events.js';
 import { progressThrottle } from './progress-throttle.js';
@@ -1145,7 +1146,7 @@ function exitOutcome(s: StepOf<'exit'>, plan: FlashPlan, state: ScriptState, aft
   const why = s.when ? `; it stops because ${state.describe(s.when)}` : '';
   const answered = s.when ? state.answers(s.when) : '';
   return new GateRefusedError(`${where}: ${said}${answered ? ` (the device answered ${answered})` : ''}${why}`, {
-    code: 'gate.script',
+    code: exitGateCode(s, plan.steps),
     hint: afterWrites ? 'the steps before this one were done; the rest were not' : 'nothing has been written to the device',
   });
 }

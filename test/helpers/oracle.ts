@@ -21,8 +21,16 @@ export interface OracleCase {
   inputs?: string[];
   /** ROM side files (ROM-relative path -> text). */
   files?: Record<string, string>;
-  /** Fail the Nth device operation (1-based). */
+  /** Fail the Nth device operation of the plan (1-based)... */
   failAt?: number;
+  /** ...which is the first operation of the fake fastboot's Nth non-read-only call (1-based). */
+  failCall?: number;
+}
+
+/** One way to inject a failure: the plan's operation and the shell's call that carry it. */
+export interface FailurePoint {
+  failAt: number;
+  failCall: number;
 }
 
 export interface Observed {
@@ -45,7 +53,7 @@ export function romFolder(scriptPath: string, files: Record<string, string> = {}
 }
 
 /** What the real shell makes the fake fastboot do. */
-export function runUnderShell(root: string, script: string, c: OracleCase): Observed & { calls: string[][]; output: string } {
+export function runUnderShell(root: string, script: string, c: OracleCase): Observed & { calls: string[][]; callOps: number[]; output: string } {
   chmodSync(path.join(FAKE_FASTBOOT_DIR, 'fastboot'), 0o755);
   const log = path.join(root, '.fastboot.log');
   writeFileSync(log, '');
@@ -62,7 +70,7 @@ export function runUnderShell(root: string, script: string, c: OracleCase): Obse
       .join('\n'),
     FAKE_FASTBOOT_INFO: (c.device.deviceInfo ?? []).join('\n'),
     FAKE_FASTBOOT_SERIAL: c.device.serial ?? 'MODEL0001',
-    ...(c.failAt !== undefined ? { FAKE_FASTBOOT_FAIL_AT: String(c.failAt) } : {}),
+    ...(c.failCall !== undefined ? { FAKE_FASTBOOT_FAIL_AT: String(c.failCall) } : {}),
   };
   const input = (c.inputs ?? []).map((l) => `${l}\n`).join('');
   const r = spawnSync(shell, [path.join(root, script)], { cwd: root, env, input, encoding: 'utf8', timeout: 30_000 });
@@ -71,16 +79,42 @@ export function runUnderShell(root: string, script: string, c: OracleCase): Obse
     .filter((l) => l !== '')
     .map((l) => l.replace(/\t$/, '').split('\t'));
   const ops: string[] = [];
+  const callOps: number[] = [];
   for (const argv of calls) {
     const m = interpretFastbootArgv(argv, (arg) => {
       const abs = path.resolve(root, arg);
       const rel = path.relative(root, abs);
       return rel.startsWith('..') ? { ok: false, why: 'outside' } : { ok: true, file: rel.split(path.sep).join('/') };
     });
-    if (m.kind === 'ops') for (const op of m.ops) ops.push(stepLabel({ ...op, line: 1, onFailure: 'abort' } as never));
-    else if (m.kind === 'refuse') ops.push(`UNINTERPRETABLE ${argv.join(' ')}`);
+    // The fake counts every call that is not read-only, as miflash's queries.
+    if (m.kind === 'ops') {
+      // The injected failure fails the call's first operation; the client does no more.
+      const done = callOps.length + 1 === c.failCall ? m.ops.slice(0, 1) : m.ops;
+      for (const op of done) ops.push(stepLabel({ ...op, line: 1, onFailure: 'abort' } as never));
+      callOps.push(m.ops.length);
+    } else if (m.kind === 'refuse') {
+      ops.push(`UNINTERPRETABLE ${argv.join(' ')}`);
+      callOps.push(1);
+    }
   }
-  return { ops, end: r.status === 0 ? 'end' : `exit ${r.status}`, calls, output: `${r.stdout}${r.stderr}` };
+  return { ops, end: r.status === 0 ? 'end' : `exit ${r.status}`, calls, callOps, output: `${r.stdout}${r.stderr}` };
+}
+
+/**
+ * Failures at the first, middle and last call of a run that failed nowhere. One
+ * call may carry several operations (`--set-active=a reboot`): a failing call
+ * fails its first, and the AOSP client stops there.
+ */
+export function failurePoints(callOps: readonly number[]): FailurePoint[] {
+  const starts: FailurePoint[] = [];
+  let op = 1;
+  callOps.forEach((n, i) => {
+    if (n > 0) starts.push({ failAt: op, failCall: i + 1 });
+    op += n;
+  });
+  if (starts.length === 0) return [];
+  const picks = [0, Math.floor((starts.length - 1) / 2), starts.length - 1];
+  return [...new Set(picks)].map((i) => starts[i]!);
 }
 
 /** The plan miflash makes of the script in that folder. */

@@ -352,7 +352,8 @@ describe('gates are interpreted, not recognised by shape', () => {
     ].join('\n');
     const p = parseScript(text, { file: 'flash_all.sh', dialect: 'sh' });
     expect(stopsFor(p, { 'hw-revision': '2' })).toEqual({ line: 3, kind: 'exit', message: 'hardware too old' });
-    expect(stopsFor(p, {})).toMatchObject({ line: 3 });
+    // Without the variable, awk prints the FAILED line's second field: `[ FAILED -lt 3 ]` is an error under dash, the if is false.
+    expect(stopsFor(p, {})).toBeUndefined();
     expect(stopsFor(p, { 'hw-revision': '3' })).toBeUndefined();
     expect(ops(p).map(brief)).toEqual(['flash boot images/boot.img']);
   });

@@ -237,7 +237,8 @@ class Sh {
     switch (c.k) {
       case 'simple':
         this.simple(c, io);
-        this.statementDone(c);
+        // `v=$(...)` reads a value; its status is no check the script ignores.
+        if (c.words.length > 0) this.statementDone(c);
         this.checkErrexit(c);
         return;
       case 'pipeline':

@@ -155,6 +155,7 @@ class Parser {
       const op = this.peekOp();
       this.fail(`unexpected ${op ? `"${op}"` : `"${this.peekWordText() ?? this.ch()}"`}`);
     }
+    this.readHeredocs(); // a here-document operator on the last line: its body is empty
     return list;
   }
 
@@ -519,7 +520,11 @@ class Parser {
       const start = this.pos;
       let bodyEnd = -1;
       for (;;) {
-        if (this.pos >= this.src.length) this.fail(`here-document without its end "${h.delim}"`, start);
+        if (this.pos >= this.src.length) {
+          // dash and bash end a here-document at the end of the script (bash warns).
+          bodyEnd = this.src.length;
+          break;
+        }
         const nl = this.src.indexOf('\n', this.pos);
         const end = nl < 0 ? this.src.length : nl;
         let line = this.src.slice(this.pos, end).replace(/\r$/, '');
