@@ -15,6 +15,7 @@ import { interpretFastbootArgv } from '../../src/rom/script/interp/fastboot-argv
 import { shellOf } from '../../src/rom/script/sh/index.js';
 import { toolBox } from '../../src/rom/script/tools/index.js';
 import { FAKE_FASTBOOT_DIR } from './fake-fastboot.js';
+import { peerPath } from './peers.js';
 
 export interface OracleCase {
   device: ModelDevice;
@@ -59,7 +60,8 @@ export function runUnderShell(root: string, script: string, c: OracleCase): Obse
   writeFileSync(log, '');
   rmSync(`${log}.ops`, { force: true });
   const text = readFileSync(path.join(root, script), 'utf8');
-  const shell = shellOf(text) === 'bash' ? 'bash' : 'sh';
+  // Debian's sh is dash; run it by name so the test needs exactly the shell it models.
+  const shell = peerPath(shellOf(text) === 'bash' ? 'bash' : 'dash');
   const env: NodeJS.ProcessEnv = {
     PATH: `${FAKE_FASTBOOT_DIR}${path.delimiter}${process.env.PATH ?? ''}`,
     HOME: root,

@@ -15,8 +15,8 @@ import { FlashPlanSchema, isDeviceOp, isGate, type FlashPlan, type PlanStep } fr
 import { ScriptParseError, openRom, opSignature, parseScript, planForRom } from '../../src/rom/index.js';
 import { simulatePlan } from '../../src/plan/simulate.js';
 import { toolBox } from '../../src/rom/script/tools/index.js';
-import { isTool } from '../../src/rom/script/tools/index.js';
 import { planIn, runUnderShell, walkPlan } from '../helpers/oracle.js';
+import { needs } from '../helpers/peers.js';
 
 const VARIANTS = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'variants');
 const SPL_FILE = 'images/security_patch_level.txt';
@@ -259,7 +259,6 @@ const EXPECTED: Record<string, { sh: string[]; bat: string[]; warnings?: RegExp[
 
 // The .bat twins still go through the line recogniser (bat.ts) until the cmd.exe front end replaces it: exact steps.
 // The .sh files are interpreted: test/rom/sh/oracle.test.ts checks them against dash; here they must agree with their twins.
-const NEEDS_AWK = new Set(['v7b-hw-revision', 'v7c-anti-awk', 'v8-unknown-gate']);
 describe('fixtures/variants: every §6 variant parses to exact steps (.bat) and the .sh agrees with it', () => {
   for (const [name, want] of Object.entries(EXPECTED)) {
     for (const dialect of ['bat'] as const) {
@@ -273,7 +272,7 @@ describe('fixtures/variants: every §6 variant parses to exact steps (.bat) and 
         expect(p.warnings.filter((x) => /no check uses it/.test(x))).toEqual([]);
       });
     }
-    it.skipIf(NEEDS_AWK.has(name) && !isTool('awk'))(`${name}: .sh and .bat twins give the same device ops and refuse the same devices`, async () => {
+    it(`${name}: .sh and .bat twins give the same device ops and refuse the same devices`, async () => {
       const sh = parse(`${name}-flash_all.sh`);
       const bat = parse(`${name}-flash_all.bat`);
       expect(bat.steps.filter(isDeviceOp).map(opSignature)).toEqual(sh.steps.filter(isDeviceOp).map(opSignature));
@@ -458,7 +457,7 @@ const ORACLE: Record<string, { product: string; scenarios: Scenario[] }> = {
 
 describe('fixtures/variants .sh under sh with a fake fastboot: the plan does what the script does', () => {
   for (const [name, { product: prod, scenarios }] of Object.entries(ORACLE)) {
-    it.skipIf(NEEDS_AWK.has(name) && !isTool('awk'))(name, async () => {
+    it(name, async () => {
       const root = join(work, name);
       mkdirSync(join(root, 'images'), { recursive: true });
       copyFileSync(join(VARIANTS, `${name}-flash_all.sh`), join(root, 'flash_all.sh'));
@@ -476,7 +475,7 @@ describe('fixtures/variants .sh under sh with a fake fastboot: the plan does wha
     });
   }
 
-  it.skipIf(!isTool('awk'))('v8: the interpreted .sh checks the battery as the vendor does (the .bat recogniser still blocks it)', async () => {
+  it('v8: the interpreted .sh checks the battery as the vendor does (the .bat recogniser still blocks it)', async () => {
     const root = join(work, 'v8');
     mkdirSync(join(root, 'images'), { recursive: true });
     copyFileSync(join(VARIANTS, 'v8-unknown-gate-flash_all.sh'), join(root, 'flash_all.sh'));
@@ -605,7 +604,7 @@ describe('variants miflash cannot interpret fail loudly', () => {
 
 // Shapes the old line recogniser refused (or blocked as unknown gates) are plain shell to the interpreter:
 // the plan does what dash does with them.
-describe('.sh shapes the recogniser could not read are interpreted as dash runs them', () => {
+describe('.sh shapes the recogniser could not read are interpreted as dash runs them', needs('dash'), () => {
   const texts: Array<[string, string, Array<Record<string, string>>]> = [
     ['patch-level dates compared with -gt (an integer test error in dash: the check never fires)', 'SPL=2024-01-01\nspl=`fastboot $* getvar security-patch-level 2>&1 | grep -oP "security-patch-level: \\K[0-9-]+"`\nif [ $spl -gt $SPL ]; then echo "x"; exit 1; fi\nfastboot $* reboot\n', [{ 'security-patch-level': '2025-01-01' }, {}]],
     ['an anti version taken from another file', 'if [ -e $(dirname $0)/images/rollback.txt ]; then\nANTI=$(cat $(dirname $0)/images/rollback.txt)\nfi\nver=`fastboot $* getvar anti 2>&1 | grep -oP "anti: \\K[0-9]+"`\nif [ $ver -gt $ANTI ]; then echo "x"; exit 1; fi\nfastboot $* reboot\n', [{ anti: '2' }, { anti: '3' }]],

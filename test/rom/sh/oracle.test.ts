@@ -14,7 +14,7 @@ import { parseScript } from '../../../src/rom/script/index.js';
 import type { ModelDevice } from '../../../src/plan/simulate.js';
 import { REPO_ROOT } from '../../helpers/emulator.js';
 import { failurePoints, planIn, romFolder, runUnderShell, walkPlan, type OracleCase } from '../../helpers/oracle.js';
-import { spawnSync } from 'node:child_process';
+import { needs } from '../../helpers/peers.js';
 
 const CORPUS = path.join(REPO_ROOT, 'fixtures/corpus');
 const VARIANTS = path.join(REPO_ROOT, 'fixtures/variants');
@@ -92,10 +92,7 @@ const scripts = [
     .map((f) => path.join(VARIANTS, f)),
 ];
 
-const shells = ['sh', 'bash'].every((sh) => spawnSync(sh, ['-c', 'exit 0']).status === 0);
-if (!shells) console.log('skip: the shell oracle needs sh (dash) and bash installed');
-
-describe.skipIf(!shells)('plans do what the vendor .sh does under a real shell', () => {
+describe('plans do what the vendor .sh does under a real shell', needs('dash', 'bash'), () => {
   for (const file of scripts) {
     const name = path.basename(file);
     if (NOT_FLASH[name]) continue;
