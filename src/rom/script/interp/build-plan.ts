@@ -5,7 +5,7 @@
 // under which it runs: the disjunction of the decisions that led to it on each
 // path, simplified, taking as "don't care" the paths that stopped at an
 // earlier exit or refusal (the run has ended there, whatever the step says).
-import { and, not, or, queriesOf, type Pred, type Term } from '../../../plan/predicate.js';
+import { and, mapQueries, not, or, queriesOf, type Pred, type Term } from '../../../plan/predicate.js';
 import { FlashPlanSchema, type PlanStep } from '../../../plan/schema.js';
 import { uncheckedPolicy } from '../common.js';
 import { ScriptInterpretError, type Loc, type PathEvent, type RunRecord, type Terminal } from './engine.js';
@@ -222,33 +222,9 @@ function treePred(t: Tree, leaf: (i: number) => Leaf, atoms: Map<string, Pred>):
 
 // ---- query ids ----
 
+/** Plan order numbering of query ids (mapQueries walks every term and predicate). */
 function renameQueries<T extends Term | Pred>(x: T, ids: Map<string, string>): T {
-  const f = (id: string) => ids.get(id) ?? id;
-  const m = (y: Term | Pred): Term | Pred => {
-    switch (y.kind) {
-      case 'output':
-      case 'status':
-        return { ...y, query: f(y.query) };
-      case 'concat':
-        return { kind: 'concat', parts: y.parts.map((p) => m(p) as Term) };
-      case 'tool':
-        return { ...y, argv: y.argv.map((a) => m(a) as Term), stdin: m(y.stdin) as Term };
-      case 'chomp':
-      case 'trim':
-        return { ...y, of: m(y.of) as Term };
-      case 'not':
-        return { kind: 'not', of: m(y.of) as Pred };
-      case 'zero':
-      case 'fields':
-        return { ...y, term: m(y.term) as Term };
-      case 'and':
-      case 'or':
-        return { kind: y.kind, of: y.of.map((p) => m(p) as Pred) };
-      default:
-        return y;
-    }
-  };
-  return m(x) as T;
+  return mapQueries(x, (id) => ids.get(id) ?? id);
 }
 
 /** Turns an exploration into plan steps. */
