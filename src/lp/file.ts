@@ -15,7 +15,8 @@ export interface ImageReader {
   close(): void;
 }
 
-function readFd(fd: number, offset: number, length: number, limit: number): Buffer {
+/** Reads up to `length` bytes at `offset`, never past `limit` (a short file gives a short buffer). */
+export function readFd(fd: number, offset: number, length: number, limit: number): Buffer {
   const len = Math.max(0, Math.min(length, limit - offset));
   const out = Buffer.alloc(len);
   let done = 0;

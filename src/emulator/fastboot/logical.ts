@@ -2,7 +2,7 @@
 // partition file, read fresh for every command as fastbootd does, edited with
 // the LP builder (same extent allocation as a phone) and written back to every
 // metadata slot. Logical partition contents live in super at their extents.
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import {
   LP_PARTITION_ATTR_UPDATED,
   LP_SECTOR_SIZE,
@@ -23,6 +23,7 @@ import {
   type LpMetadata,
   type ReadAt,
 } from '../../lp/index.js';
+import { readFd } from '../../lp/file.js';
 import { FastbootCommandError } from './errors.js';
 
 
@@ -68,18 +69,9 @@ export class DynamicPartitions {
   }
 
   private reader(fd: number): ReadAt {
-    return (offset, length) => {
-      const len = Math.max(0, Math.min(length, this.host.superSize - offset));
-      const out = Buffer.alloc(len);
-      let done = 0;
-      while (done < len) {
-        const n = readSync(fd, out, done, len - done, offset + done);
-        if (n === 0) break;
-        done += n;
-      }
-      return out;
-    };
+    return (offset, length) => readFd(fd, offset, length, this.host.superSize);
   }
+
 
   private write(writes: ByteWrite[]): void {
     this.withFile('r+', (fd) => {
