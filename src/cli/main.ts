@@ -55,11 +55,56 @@ export function expandAospWords(argv: string[], commands: readonly string[]): st
   return [...argv.slice(0, at), 'format', ...(type ? ['--fs-type', type] : []), ...(size ? ['--size', size] : []), ...argv.slice(at + 1)];
 }
 
+/**
+ * The AOSP client takes every option anywhere (`fastboot --disable-verity
+ * --slot all flash vbmeta vbmeta.img`); commander wants a command's own
+ * options after the command. Options written before the command that the
+ * program does not know but the command does are moved to the end of the
+ * line (with their value), where they cannot take an operand as an optional
+ * value. Anything else stays where it is, so commander still reports it.
+ */
+export function hoistCommandOptions(argv: string[], program: Command): string[] {
+  type Opt = import('commander').Option;
+  const find = (opts: readonly Opt[], word: string): Opt | undefined => {
+    const name = word.startsWith('--') && word.includes('=') ? word.slice(0, word.indexOf('=')) : word;
+    return opts.find((o) => o.long === name || o.short === name);
+  };
+  // Only a required value is taken from the next word (an optional one needs --opt=VALUE, as getopt's optional_argument).
+  const valueWords = (o: Opt, word: string): number => (o.required && !word.includes('=') ? 1 : 0);
+  // The command: the first command name that is not the value of a program option (e.g. -s SERIAL).
+  let at = 2;
+  for (; at < argv.length; at++) {
+    const w = argv[at]!;
+    if (w === '--') return argv;
+    const own = find(program.options, w);
+    if (own) {
+      at += valueWords(own, w);
+      continue;
+    }
+    if (program.commands.some((c) => c.name() === w || c.aliases().includes(w))) break;
+  }
+  const command = program.commands.find((c) => c.name() === argv[at] || c.aliases().includes(argv[at] ?? ''));
+  if (!command) return argv;
+  const kept: string[] = [];
+  const moved: string[] = [];
+  for (let k = 2; k < at; k++) {
+    const w = argv[k]!;
+    const own = find(program.options, w);
+    const theirs = own ? undefined : w.startsWith('-') ? find(command.options, w) : undefined;
+    const opt = own ?? theirs;
+    const n = opt ? Math.min(valueWords(opt, w), at - k - 1) : 0;
+    (theirs ? moved : kept).push(...argv.slice(k, k + 1 + n));
+    k += n;
+  }
+  return moved.length === 0 ? argv : [...argv.slice(0, 2), ...kept, ...argv.slice(at), ...moved];
+}
+
 export async function main(argv: string[]): Promise<number> {
   mark('main');
   const program = buildProgram();
   try {
-    await program.parseAsync(expandAospWords(argv, program.commands.flatMap((c) => [c.name(), ...c.aliases()])));
+    const expanded = expandAospWords(argv, program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+    await program.parseAsync(hoistCommandOptions(expanded, program));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -3,15 +3,30 @@
 //  split only when the file is larger than the limit, then at min(limit, 1 GiB)
 //  (done by prepareForDownload); logical partitions are resized to the image
 //  size first; each piece is one download + flash.
+// And v35 flash_buf's host-side rewrites of an image sent whole (src/fastboot/avb.ts):
+//  the AVB footer moved to the end of a larger partition, and the vbmeta flags
+//  for --disable-verity / --disable-verification.
 import { open } from 'node:fs/promises';
 import { BadInputError } from '../errors.js';
 import { SparseFormatError } from '../sparse/errors.js';
 import { parseSparseHeader, isSparse, SPARSE_HEADER_SIZE } from '../sparse/parse.js';
 import { prepareForDownload } from '../sparse/prepare.js';
-import type { PreparedImage } from '../sparse/descriptor.js';
+import type { Payload, PreparedImage } from '../sparse/descriptor.js';
 import { parseFastbootNumber, type FastbootClient } from './client.js';
 import { step, type EventSink } from './events.js';
 import { forEachPartition, getvarOrUndefined, resolveSlotOption } from './slots.js';
+import { fixNumericVar } from './fetch.js';
+import {
+  FLAG_DISABLE_VERIFICATION,
+  FLAG_DISABLE_VERITY,
+  VBMETA_FLAGS_BYTE,
+  byteAt,
+  isVbmetaPartition,
+  paddedWithFooter,
+  readAvbFooter,
+  vbmetaStructOffset,
+  withByte,
+} from './avb.js';
 
 export interface FlashImageOptions {
   /** -S: split images larger than this; undefined or 0 = ask the device (as AOSP). */
@@ -22,6 +37,16 @@ export interface FlashImageOptions {
   signal?: AbortSignal;
   /** Called with each partition name (slot resolved) before anything is sent for it; may refuse by throwing. */
   beforeEach?: (name: string) => Promise<void>;
+  /**
+   * v35 copy_avb_footer: send a raw image with an AVB footer padded to its
+   * partition's size, the footer at the end. Off unless asked for: the CLI's
+   * `flash` asks; plans and update zips keep the v29 behaviour for now.
+   */
+  copyAvbFooter?: boolean;
+  /** --disable-verity: set vbmeta flag 0x01 (v35 flash_buf). */
+  disableVerity?: boolean;
+  /** --disable-verification: set vbmeta flag 0x02. */
+  disableVerification?: boolean;
 }
 
 /** The device's max-download-size, asked once per client (AOSP caches it per run). */
@@ -54,6 +79,9 @@ export async function flashImage(
   opts: FlashImageOptions = {},
 ): Promise<string[]> {
   if (partition === '') throw new BadInputError('flash: empty partition name');
+  // v35: whether to patch is decided on the name as given (before the slot suffix).
+  const applyVbmeta = isVbmetaPartition(partition);
+  if (applyVbmeta && vbmetaFlags(opts) !== 0) await vbmetaStructOffset(imagePath, (await imageSizes(imagePath)).fileSize, false, partition);
   const slot = await resolveSlotOption(client, opts.slot);
   const written: string[] = [];
   await forEachPartition(
@@ -62,7 +90,7 @@ export async function flashImage(
     slot,
     async (name) => {
       await opts.beforeEach?.(name);
-      await flashOne(client, name, imagePath, opts);
+      await flashOne(client, name, imagePath, { ...opts, applyVbmeta });
       written.push(name);
     },
     { forceSlot: true, onEvent: opts.onEvent },
@@ -70,17 +98,87 @@ export async function flashImage(
   return written;
 }
 
-async function flashOne(client: FastbootClient, name: string, imagePath: string, opts: FlashImageOptions): Promise<void> {
+function vbmetaFlags(opts: FlashImageOptions): number {
+  return (opts.disableVerity ? FLAG_DISABLE_VERITY : 0) | (opts.disableVerification ? FLAG_DISABLE_VERIFICATION : 0);
+}
+
+async function flashOne(client: FastbootClient, name: string, imagePath: string, opts: FlashImageOptions & { applyVbmeta: boolean }): Promise<void> {
   const { fileSize, imageSize } = await imageSizes(imagePath);
   const limit = opts.sparseLimit !== undefined && opts.sparseLimit > 0 ? opts.sparseLimit : await deviceSparseLimit(client, opts.onEvent);
-  const prepared = await prepareForDownload(imagePath, limit);
-  if ((await getvarOrUndefined(client, `is-logical:${name}`)) === 'yes') {
-    await step(opts.onEvent, `Resizing '${name}'`, () => client.command(`resize-logical-partition:${name}:${imageSize}`));
-  }
+  let prepared = await prepareForDownload(imagePath, limit);
   // AOSP labels a download "sparse" only when it split the image; a sparse file
   // within the limit goes out as is, labelled like a raw one.
   const split = limit > 0 && fileSize > limit;
+  const whole = prepared.format === 'raw' && prepared.pieces.length === 1;
+  if (opts.applyVbmeta && vbmetaFlags(opts) !== 0 && !whole) {
+    // AOSP patches its temporary copy but then sends the pieces made before it (or dies on a sparse file): refuse instead.
+    throw new BadInputError(`${imagePath} (partition ${name}): --disable-verity/--disable-verification need the vbmeta image sent whole, but it is ${split ? `split at the download limit of ${limit} bytes` : 'a sparse image'}`, {
+      code: 'input.vbmeta',
+      hint: 'nothing has been sent for this partition',
+    });
+  }
+  const logical = (await getvarOrUndefined(client, `is-logical:${name}`)) === 'yes';
+  if (logical) {
+    await step(opts.onEvent, `Resizing '${name}'`, () => client.command(`resize-logical-partition:${name}:${imageSize}`));
+  }
+  if (whole) prepared = { ...prepared, pieces: [await rewriteWhole(client, name, imagePath, prepared.pieces[0]!, logical, opts)] };
+  else if (vbmetaFlags(opts) !== 0 && !opts.applyVbmeta && !(await hasVbmetaPartition(client)) && isBootPartition(name)) {
+    throw new BadInputError(`${imagePath} (partition ${name}): the vbmeta inside a boot image can only be patched in an image sent whole, not ${split ? 'split' : 'sparse'}`, {
+      code: 'input.vbmeta',
+    });
+  }
   await sendPieces(client, name, prepared, { ...opts, split });
+}
+
+const isBootPartition = (name: string): boolean => name === 'boot' || name === 'boot_a' || name === 'boot_b';
+
+/** v35 has_vbmeta_partition: any of partition-type:vbmeta, vbmeta_a, vbmeta_b answered OKAY (asked in that order, stopping at the first). */
+async function hasVbmetaPartition(client: FastbootClient): Promise<boolean> {
+  for (const p of ['vbmeta', 'vbmeta_a', 'vbmeta_b']) if ((await getvarOrUndefined(client, `partition-type:${p}`)) !== undefined) return true;
+  return false;
+}
+
+/**
+ * v35 flash_buf on an image sent in one download: copy_avb_footer, then
+ * rewrite_vbmeta_buffer. v35 asks partition-size for every raw image of 64
+ * bytes or more on a non-logical partition; miflash asks only when the image
+ * ends in an AVB footer, the one case where the answer changes what is sent.
+ */
+async function rewriteWhole(
+  client: FastbootClient,
+  name: string,
+  imagePath: string,
+  payload: Payload,
+  logical: boolean,
+  opts: FlashImageOptions & { applyVbmeta: boolean },
+): Promise<Payload> {
+  const size = payload.size;
+  let out = payload;
+  const footer = logical || !opts.copyAvbFooter ? undefined : await readAvbFooter(imagePath, size);
+  if (footer) {
+    const raw = await getvarOrUndefined(client, `partition-size:${name}`);
+    // A bootloader without partition-size counts as 0 (AOSP get_partition_size).
+    const partitionSize = (raw === undefined ? undefined : fixNumericVar(raw)) ?? 0;
+    if (partitionSize > size) out = paddedWithFooter(size, partitionSize, footer);
+    else if (partitionSize < size) {
+      opts.onEvent?.({ type: 'warning', message: `skip copying ${name} image avb footer (${name} partition size: ${partitionSize}, ${name} image size: ${size}).` });
+    }
+  }
+  const flags = vbmetaFlags(opts);
+  if (flags === 0) return out;
+  let offset: number | undefined;
+  if (opts.applyVbmeta) offset = await vbmetaStructOffset(imagePath, size, false, name);
+  // AOSP asks has_vbmeta_partition before looking at the name, so for every other partition flashed with the flags.
+  else if (!(await hasVbmetaPartition(client)) && isBootPartition(name)) offset = await vbmetaStructOffset(imagePath, size, true, name);
+  else return out;
+  if (offset === undefined) {
+    opts.onEvent?.({ type: 'warning', message: `${imagePath} is smaller than a vbmeta struct (256 bytes): flashed without --disable-verity/--disable-verification, as AOSP does` });
+    return out;
+  }
+  const at = offset + VBMETA_FLAGS_BYTE;
+  const patched = withByte(out, at, (await byteAt(imagePath, out, at)) | flags);
+  await step(opts.onEvent, `Rewriting vbmeta struct at offset: ${offset}`, async () => {});
+  return patched;
 }
 
 /** Downloads and flashes every piece with AOSP's status lines. */

@@ -4,13 +4,18 @@
 //  continue   continue ("Resuming boot");
 //  stage      getvar:max-download-size (unless -S) + download:SIZE ("Sending 'FILE'");
 //             a file over the limit is refused (AOSP "cannot load": stage never splits);
-//  get_staged upload ("Uploading 'OUT'"), the data written to OUT as it arrives.
+//  get_staged upload ("Uploading 'OUT'"), the data written to OUT as it arrives;
+//  flash:raw  the boot image `boot` would send, flashed to each partition the slot
+//             option resolves to: download:SIZE + flash:NAME, never split and no
+//             getvar of the download limit (v29 = v35 FlashPartition(name, data));
+//  signature  a 256-byte file: download:00000100 + signature ("installing signature").
 import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { BadInputError } from '../errors.js';
 import type { Payload } from '../sparse/descriptor.js';
 import type { FastbootClient } from './client.js';
 import { step, type EventSink } from './events.js';
 import { deviceSparseLimit } from './flash-image.js';
+import { forEachPartition, resolveSlotOption } from './slots.js';
 
 export async function bootImage(client: FastbootClient, data: Buffer, opts: { onEvent?: EventSink; signal?: AbortSignal } = {}): Promise<void> {
   await step(
@@ -82,4 +87,52 @@ export async function getStaged(client: FastbootClient, out: string, onEvent?: E
     closeSync(fd);
   }
   return written;
+}
+
+/** flash:raw PARTITION KERNEL [RAMDISK [SECOND]]: the built (or given) boot image to PARTITION; returns the names written. */
+export async function flashRaw(
+  client: FastbootClient,
+  partition: string,
+  data: Buffer,
+  opts: { slot?: string; onEvent?: EventSink; signal?: AbortSignal } = {},
+): Promise<string[]> {
+  if (partition === '') throw new BadInputError('flash:raw: empty partition name');
+  const slot = await resolveSlotOption(client, opts.slot);
+  const written: string[] = [];
+  await forEachPartition(
+    client,
+    partition,
+    slot,
+    async (name) => {
+      await step(
+        opts.onEvent,
+        `Sending '${name}' (${Math.floor(data.length / 1024)} KB)`,
+        (progress) => client.download(data, { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec) }),
+        data.length,
+      );
+      await step(opts.onEvent, `Writing '${name}'`, () => client.flash(name));
+      written.push(name);
+    },
+    { forceSlot: true, ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) },
+  );
+  return written;
+}
+
+/** The size AOSP requires of a `signature` file. */
+export const SIGNATURE_SIZE = 256;
+
+/** signature FILE: checked to be 256 bytes before anything is sent, then download + signature. */
+export async function sendSignature(client: FastbootClient, path: string, onEvent?: EventSink): Promise<void> {
+  const { readFile } = await import('node:fs/promises');
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (err) {
+    throw new BadInputError(`could not load '${path}': ${(err as Error).message}`, { code: 'input.image' });
+  }
+  if (data.length !== SIGNATURE_SIZE) {
+    throw new BadInputError(`signature must be ${SIGNATURE_SIZE} bytes (got ${data.length}): ${path}`, { code: 'input.image', hint: 'nothing has been sent to the device' });
+  }
+  await step(onEvent, `Sending 'signature' (${Math.floor(data.length / 1024)} KB)`, () => client.download(data), data.length);
+  await step(onEvent, 'installing signature', () => client.command('signature'));
 }

@@ -1,6 +1,7 @@
 // AOSP commands that move data through the device's RAM or read partitions
-// back: boot, continue, stage, get_staged, fetch (src/fastboot/ram.ts,
-// fetch.ts hold the wire behaviour). Heavy modules load inside the actions.
+// back: boot, continue, stage, get_staged, fetch, and the boot image built on
+// the host and flashed (flash:raw), signature (src/fastboot/ram.ts, fetch.ts
+// hold the wire behaviour). Heavy modules load inside the actions.
 import type { Command } from 'commander';
 import { forEachDevice, withCtrlC, type GlobalOptions } from './device-context.js';
 
@@ -57,13 +58,9 @@ export async function bootLayout(o: BootOptions): Promise<import('../../fastboot
   }
 }
 
-export function registerRam(program: Command): void {
-  program
-    .command('boot')
-    .description('download a boot image (or a raw kernel, wrapped in a boot image as AOSP does) and boot it from RAM')
-    .argument('<kernel>', 'boot.img, or a raw kernel')
-    .argument('[ramdisk]', 'ramdisk (raw kernel only)')
-    .argument('[second]', 'second-stage bootloader (raw kernel only)')
+/** The boot image options `boot` and `flash:raw` share (AOSP's "boot image" group). */
+function bootImageOptions(c: Command): Command {
+  return c
     .option('--cmdline <text>', 'override the kernel command line')
     .option('--base <addr>', 'kernel base address (hex, default 0x10000000)')
     .option('--kernel-offset <addr>', 'kernel offset (hex, default 0x00008000)')
@@ -75,14 +72,64 @@ export function registerRam(program: Command): void {
     .option('--header-version <n>', 'boot image header version 0-4 (default 0)')
     .option('--os-version <x.y.z>', 'OS version in the header (default 0.0.0)')
     .option('--os-patch-level <YYYY-MM-DD>', 'OS security patch level in the header')
-    .option('--dtb <file>', 'DTB for header version 2')
-    .action(async (kernel: string, ramdisk: string | undefined, second: string | undefined, opts: BootOptions, cmd: Command) => {
+    .option('--dtb <file>', 'DTB for header version 2');
+}
+
+export function registerRam(program: Command): void {
+  bootImageOptions(
+    program
+      .command('boot')
+      .description('download a boot image (or a raw kernel, wrapped in a boot image as AOSP does) and boot it from RAM')
+      .argument('<kernel>', 'boot.img, or a raw kernel')
+      .argument('[ramdisk]', 'ramdisk (raw kernel only)')
+      .argument('[second]', 'second-stage bootloader (raw kernel only)'),
+  ).action(async (kernel: string, ramdisk: string | undefined, second: string | undefined, opts: BootOptions, cmd: Command) => {
       const { loadBootableImage } = await import('../../fastboot/bootimg.js');
       const image = await loadBootableImage(kernel, ramdisk, second, await bootLayout(opts));
       if (image.created) process.stderr.write(`creating boot image - ${image.data.length} bytes\n`);
       await forEachDevice(cmd, async (d) => {
         const { bootImage } = await import('../../fastboot/ram.js');
         await withCtrlC((signal) => bootImage(d.client, image.data, { onEvent: d.emit, signal }));
+      });
+    });
+
+  bootImageOptions(
+    program
+      .command('flash:raw')
+      .description('build a boot image from KERNEL [RAMDISK [SECOND]] as `boot` does (a boot.img is taken as is) and flash it to PARTITION')
+      .argument('<partition>', 'e.g. boot (the slot is added as for flash)')
+      .argument('<kernel>', 'boot.img, or a raw kernel')
+      .argument('[ramdisk]', 'ramdisk (raw kernel only)')
+      .argument('[second]', 'second-stage bootloader (raw kernel only)')
+      .option('--slot <slot>', "a, b, 'all' or 'other' (default: current slot)"),
+  ).action(async (partition: string, kernel: string, ramdisk: string | undefined, second: string | undefined, opts: BootOptions & { slot?: string }, cmd: Command) => {
+    const { loadBootableImage } = await import('../../fastboot/bootimg.js');
+    const image = await loadBootableImage(kernel, ramdisk, second, await bootLayout(opts));
+    if (image.created) process.stderr.write(`creating boot image - ${image.data.length} bytes\n`);
+    await forEachDevice(cmd, async (d) => {
+      const { flashRaw } = await import('../../fastboot/ram.js');
+      await withCtrlC((signal) => flashRaw(d.client, partition, image.data, { ...(opts.slot ? { slot: opts.slot } : {}), onEvent: d.emit, signal }));
+    });
+  });
+
+  program
+    .command('signature')
+    .description('send a 256-byte signature FILE for the next flash (download + signature)')
+    .argument('<file>')
+    .action(async (file: string, _o: unknown, cmd: Command) => {
+      const { stat } = await import('node:fs/promises');
+      // Checked before connecting, so a wrong file never reaches the device (sendSignature checks again).
+      const size = await stat(file).then(
+        (st) => (st.isFile() ? st.size : -1),
+        () => -1,
+      );
+      if (size !== 256) {
+        const { BadInputError } = await import('../../errors.js');
+        throw new BadInputError(size < 0 ? `could not load '${file}'` : `signature must be 256 bytes (got ${size}): ${file}`, { code: 'input.image' });
+      }
+      await forEachDevice(cmd, async (d) => {
+        const { sendSignature } = await import('../../fastboot/ram.js');
+        await sendSignature(d.client, file, d.emit);
       });
     });
 

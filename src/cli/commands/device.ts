@@ -5,6 +5,9 @@ import type { Command } from 'commander';
 import type { FastbootClient } from '../../fastboot/client.js';
 import { checkReadable, forEachDevice, quietOnClosedStdout, withCtrlC, type DeviceContext, type GlobalOptions } from './device-context.js';
 
+/** The `flashing` subcommands the AOSP client sends; it refuses any other on the host. */
+const FLASHING_SUBCOMMANDS = ['lock', 'unlock', 'lock_critical', 'unlock_critical', 'get_unlock_ability'];
+
 export function registerDevice(program: Command): void {
   program
     .command('devices')
@@ -44,6 +47,8 @@ export function registerDevice(program: Command): void {
     .argument('<target>', 'ROM folder / archive / plan .json, or a partition name (e.g. boot, boot_a, super) followed by IMAGE')
     .argument('[image]', 'image file')
     .option('--slot <slot>', "slot to flash: a, b, 'all' or 'other' (default: current slot)")
+    .option('--disable-verity', 'IMAGE: set the disable-verity flag in a vbmeta image (partition name ending in vbmeta, vbmeta_a or vbmeta_b), or in the vbmeta of a boot image on a device without vbmeta partition, as AOSP does')
+    .option('--disable-verification', 'IMAGE: set the disable-verification flag, likewise')
     .option('--mode <mode>', 'ROM: clean (flash_all), keep-data (flash_all_except_storage) or lock (flash_all_lock)', 'clean')
     .option('--script <file>', 'ROM: run this script of the ROM instead of the mode (e.g. flash_all.bat)')
     .option('--yes', 'ROM: do not ask before erasing user data or locking')
@@ -63,8 +68,8 @@ Examples:
   miflash flash boot boot.img           one image to one partition`,
     )
     .option('--reboot-timeout <seconds>', 'ROM: wait this long for the device after a reboot in the middle of the plan (default 60)')
-    .action(async (target: string, image: string | undefined, opts: { slot?: string }, cmd: Command) => {
-      await refuseMisplacedOptions(cmd, image === undefined ? ['slot'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input'], image === undefined);
+    .action(async (target: string, image: string | undefined, opts: { slot?: string; disableVerity?: boolean; disableVerification?: boolean }, cmd: Command) => {
+      await refuseMisplacedOptions(cmd, image === undefined ? ['slot', 'disableVerity', 'disableVerification'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input'], image === undefined);
       if (image === undefined) {
         // One argument: a ROM folder, archive or plan file (src/cli/flash-rom.ts).
         const { flashRom } = await import('../flash-rom.js');
@@ -77,7 +82,15 @@ Examples:
       await forEachDevice(cmd, async (d) => {
         const { flashImage } = await import('../../fastboot/flash-image.js');
         await withCtrlC(async (signal) => {
-          await flashImage(d.client, target, image, { sparseLimit, slot: opts.slot, onEvent: d.emit, signal });
+          await flashImage(d.client, target, image, {
+            sparseLimit,
+            slot: opts.slot,
+            onEvent: d.emit,
+            signal,
+            copyAvbFooter: true,
+            ...(opts.disableVerity ? { disableVerity: true } : {}),
+            ...(opts.disableVerification ? { disableVerification: true } : {}),
+          });
         });
       });
     });
@@ -139,12 +152,17 @@ Examples:
     .command('flashing')
     .description('lock | unlock | lock_critical | unlock_critical | get_unlock_ability')
     .argument('<sub...>')
-    .action(async (sub: string[], _o: unknown, cmd: Command) =>
-      forEachDevice(cmd, async (d) => {
+    .action(async (sub: string[], _o: unknown, cmd: Command) => {
+      // AOSP refuses anything else on the host ("fastboot: usage: unknown 'flashing' command X"): nothing reaches the device.
+      if (sub.length !== 1 || !FLASHING_SUBCOMMANDS.includes(sub[0]!)) {
+        const { BadInputError } = await import('../../errors.js');
+        throw new BadInputError(`unknown 'flashing' command ${sub.join(' ')}`, { code: 'input.usage', hint: `expected one of: ${FLASHING_SUBCOMMANDS.join(', ')}` });
+      }
+      await forEachDevice(cmd, async (d) => {
         const { step } = await import('../../fastboot/events.js');
-        await step(d.emit, `flashing ${sub.join(' ')}`, () => d.client.flashing(sub.join(' ')).then(() => {}));
-      }),
-    );
+        await step(d.emit, `flashing ${sub[0]}`, () => d.client.flashing(sub[0]!).then(() => {}));
+      });
+    });
 }
 
 async function reboot(cmd: Command, target: string | undefined): Promise<void> {

@@ -45,6 +45,8 @@ export interface FastbootEmulatorOptions {
   maxDownloadSize?: number;
   /** Adds or resizes partitions (full names, e.g. 'boot_a' or 'modem'). */
   partitions?: Record<string, number>;
+  /** Removes default partitions (full names), e.g. a device without vbmeta_a / vbmeta_b. */
+  dropPartitions?: string[];
   /** e.g. ['a', 'b']; A/B partitions then exist as NAME_a / NAME_b. */
   slots?: string[];
   vars?: Record<string, string>;
@@ -198,6 +200,7 @@ export class EmulatedFastbootDevice {
     for (const [name, size] of Object.entries(SINGLE_PARTITIONS)) this.partitions.set(name, size);
     if (this.slots.length === 0) for (const [name, size] of Object.entries(NON_AB_ONLY)) this.partitions.set(name, size);
     for (const [name, size] of Object.entries(opts.partitions ?? {})) this.partitions.set(name, size);
+    for (const name of opts.dropPartitions ?? []) this.partitions.delete(name);
     const { 'is-userspace': userspace, 'snapshot-update-status': snapshot, ...vars } = opts.vars ?? {};
     if (vars.unlocked) this.unlocked = vars.unlocked === 'yes';
     if (userspace === 'yes') this.mode = 'fastbootd';

@@ -159,6 +159,14 @@ export class FastbootDeviceSession {
         // Booting the downloaded image leaves fastboot, like a reboot.
         if (!this.lastDownload) throw new FastbootCommandError('no image downloaded; send download:SIZE first');
         return this.leave('bootloader', '');
+      case 'signature': {
+        // A bootloader that installs a 256-byte signature for the next flash (AOSP `fastboot signature FILE`).
+        const dl = this.lastDownload;
+        if (arg !== undefined) break;
+        if (!dl) throw new FastbootCommandError('no signature downloaded; send download:00000100 first');
+        if (dl.size !== 256) throw new FastbootCommandError(`signature must be 256 bytes, got ${dl.size}`);
+        return this.finalReply('OKAY', '');
+      }
       case 'snapshot-update':
         // Bootloaders of virtual A/B devices can cancel an update; merging needs userspace.
         if (arg === 'merge') throw new FastbootCommandError('snapshot merge needs fastbootd: reboot fastboot first');

@@ -1,0 +1,340 @@
+// AOSP client commands and flags that change what the host sends: flash:raw,
+// signature, flash --disable-verity / --disable-verification (vbmeta flags),
+// v35's AVB footer copy, and the host-side `flashing` check. Where Debian's
+// client (v29) has the behaviour, both clients talk to their own fresh
+// `miflash emulate --log` device and the logs must match (same commands,
+// byte-identical downloads); where v35 differs from v29 the test says so and
+// checks the bytes v35 would send against the emulator.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFastbootEmulator, type FastbootEmulatorOptions } from '../../src/emulator/fastboot/index.js';
+import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
+import { needs } from '../helpers/peers.js';
+
+const tmp = tempDir('miflash-host-parity-');
+afterAll(() => tmp.cleanup());
+
+function miflash(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { ANDROID_SERIAL: _a, FASTBOOT_DEVICE: _f, ...env } = process.env;
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('close', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
+  });
+}
+
+function noise(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1664525 + 1013904223) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+/** An AvbFooter (64 bytes): magic, version 1.0, original_image_size, vbmeta_offset, vbmeta_size, reserved. */
+function avbFooter(originalSize: number, vbmetaOffset: number, vbmetaSize: number): Buffer {
+  const f = Buffer.alloc(64);
+  f.write('AVBf', 0, 'latin1');
+  f.writeUInt32BE(1, 4);
+  f.writeUInt32BE(0, 8);
+  f.writeBigUInt64BE(BigInt(originalSize), 12);
+  f.writeBigUInt64BE(BigInt(vbmetaOffset), 20);
+  f.writeBigUInt64BE(BigInt(vbmetaSize), 28);
+  return f;
+}
+
+/** A vbmeta struct: AVB0 magic, flags word (offset 120) zero, the rest noise. */
+function vbmetaStruct(size: number, seed: number): Buffer {
+  const v = noise(size, seed);
+  v.write('AVB0', 0, 'latin1');
+  v.writeUInt32BE(0, 120);
+  return v;
+}
+
+const KiB = 1024;
+const file = (name: string) => path.join(tmp.dir, name);
+const kernel = file('kernel');
+const ramdisk = file('ramdisk');
+const second = file('second');
+const vbmeta = file('vbmeta.img');
+const sig = file('sig.bin');
+const bootAvb = file('boot-avb.img'); // kernel-ish data, vbmeta struct at 80 KiB, AVB footer at the end
+const bootPlain = file('boot-plain.img');
+const BOOT_VBMETA_AT = 80 * KiB;
+const BOOT_AVB_SIZE = 100 * KiB;
+
+beforeAll(() => {
+  if (!existsSync(path.join(REPO_ROOT, 'dist/cli/commands/device-ram.js'))) throw new Error('build first: npx tsc -p .');
+  writeFileSync(kernel, noise(70_000, 1));
+  writeFileSync(ramdisk, noise(9_000, 2));
+  writeFileSync(second, noise(3_000, 3));
+  writeFileSync(vbmeta, vbmetaStruct(4 * KiB, 4));
+  writeFileSync(sig, noise(256, 5));
+  const boot = noise(BOOT_AVB_SIZE, 6);
+  vbmetaStruct(1024, 7).copy(boot, BOOT_VBMETA_AT);
+  avbFooter(BOOT_VBMETA_AT, BOOT_VBMETA_AT, 1024).copy(boot, BOOT_AVB_SIZE - 64);
+  writeFileSync(bootAvb, boot);
+  writeFileSync(bootPlain, noise(50_000, 8));
+});
+
+let n = 0;
+async function device(extra: string[] = []): Promise<{ emu: CliEmulator; log: () => string[] }> {
+  const log = file(`log-${++n}`);
+  writeFileSync(log, '');
+  const emu = await spawnCliEmulator(['--store', file(`store-${n}`), '--serial', 'HOST1', '--slots', 'a,b', '--log', log, ...extra]);
+  return { emu, log: () => readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+}
+
+/** `args` run by the AOSP client and by miflash, each on its own fresh device. */
+async function both(args: string[], extra: string[] = []) {
+  const a = await device(extra);
+  const b = await device(extra);
+  try {
+    const ra = await runAospFastboot(a.emu.port, args);
+    const rb = await miflash(['-s', b.emu.address, ...args]);
+    return { aosp: a.log(), ours: b.log(), aospCode: ra.code, oursCode: rb.code, aospErr: ra.stderr, oursErr: rb.stderr };
+  } finally {
+    await a.emu.stop();
+    await b.emu.stop();
+  }
+}
+
+/** miflash against an in-process emulator (for device shapes the emulate CLI has no flag for); returns its log and store. */
+async function ours(args: string[], opts: Partial<FastbootEmulatorOptions> = {}) {
+  const store = file(`mem-store-${++n}`);
+  const emu = await startFastbootEmulator('tcp:127.0.0.1:0', { store, serial: 'HOST2', slots: ['a', 'b'], ...opts });
+  try {
+    const r = await miflash(['-s', emu.address, ...args]);
+    return { ...r, log: [...emu.log], partition: (name: string) => readFileSync(path.join(store, `${name}.img`)) };
+  } finally {
+    await emu.close();
+  }
+}
+
+const downloads = (log: string[]) => log.filter((l) => l.startsWith('download '));
+
+describe('same conversation as the AOSP client (v29)', needs('fastboot'), () => {
+  it('flash:raw PARTITION KERNEL RAMDISK SECOND: the boot image `boot` builds, flashed to the current slot (no download-size getvar, never split)', async () => {
+    const r = await both(['flash:raw', 'boot', kernel, ramdisk, second]);
+    expect(r.oursCode).toBe(0);
+    expect(r.ours).toEqual(r.aosp);
+    expect(r.ours.map((l) => l.split(' ')[0])).toEqual(['getvar:has-slot:boot', 'getvar:current-slot', 'download', 'flash:boot_a']);
+    expect(r.oursErr).toContain('creating boot image - ');
+  });
+
+  it('flash:raw with --slot all and boot image options (--cmdline, --base, --page-size, --os-version, --os-patch-level, --header-version 1)', async () => {
+    const args = ['--slot', 'all', 'flash:raw', 'boot', kernel, ramdisk, '--cmdline', 'console=ttyMSM0 quiet', '--base', '0x80000000', '--page-size', '4096', '--os-version', '13.0.1', '--os-patch-level', '2024-05-05', '--header-version', '1'];
+    const r = await both(args);
+    expect(r.oursCode).toBe(0);
+    expect(r.ours).toEqual(r.aosp);
+    expect(r.ours.filter((l) => l.startsWith('flash:'))).toEqual(['flash:boot_a', 'flash:boot_b']);
+  });
+
+  it('flash:raw of a ready boot image sends it as it is', async () => {
+    const img = file('ready-boot.img');
+    writeFileSync(img, Buffer.concat([Buffer.from('ANDROID!'), noise(3000, 9)]));
+    const r = await both(['flash:raw', 'boot', img]);
+    expect(r.ours).toEqual(r.aosp);
+    expect(downloads(r.ours)).toEqual([`download 3008 ${sha(readFileSync(img))}`]);
+  });
+
+  it('signature FILE: download of the 256 bytes, then signature', async () => {
+    const r = await both(['signature', sig]);
+    expect(r.oursCode).toBe(0);
+    expect(r.ours).toEqual(r.aosp);
+    expect(r.ours).toEqual([`download 256 ${sha(readFileSync(sig))}`, 'signature']);
+  });
+
+  it('--disable-verity flash vbmeta: byte 123 (flags bit 0) set in the download, nothing else changed', async () => {
+    const r = await both(['--disable-verity', 'flash', 'vbmeta', vbmeta]);
+    expect(r.oursCode).toBe(0);
+    expect(r.ours).toEqual(r.aosp);
+    const want = Buffer.from(readFileSync(vbmeta));
+    want[123] = 0x01;
+    expect(downloads(r.ours)).toEqual([`download ${want.length} ${sha(want)}`]);
+    expect(r.oursErr).toContain('Rewriting vbmeta struct at offset: 0');
+  });
+
+  it('--slot all --disable-verity --disable-verification flash vbmeta: both flags (0x03) on both slots', async () => {
+    const r = await both(['--slot', 'all', '--disable-verity', '--disable-verification', 'flash', 'vbmeta', vbmeta]);
+    expect(r.oursCode).toBe(0);
+    expect(r.ours).toEqual(r.aosp);
+    const want = Buffer.from(readFileSync(vbmeta));
+    want[123] = 0x03;
+    expect(downloads(r.ours)).toEqual([`download ${want.length} ${sha(want)}`, `download ${want.length} ${sha(want)}`]);
+    expect(r.ours.filter((l) => l.startsWith('flash:'))).toEqual(['flash:vbmeta_a', 'flash:vbmeta_b']);
+  });
+
+  it('--disable-verity flash boot on a device with vbmeta partitions: asks partition-type:vbmeta, vbmeta_a as AOSP does, and leaves boot alone', async () => {
+    const r = await both(['--disable-verity', 'flash', 'boot', bootPlain]);
+    expect(r.oursCode).toBe(0);
+    expect(r.ours).toEqual(r.aosp);
+    expect(r.ours).toContain('getvar:partition-type:vbmeta_a');
+    expect(downloads(r.ours)).toEqual([`download 50000 ${sha(readFileSync(bootPlain))}`]);
+  });
+
+  it('flashing with a subcommand AOSP does not know is refused on the host; nothing reaches the device', async () => {
+    const r = await both(['flashing', 'foo']);
+    expect(r.aospCode).not.toBe(0);
+    expect(r.aospErr).toContain("unknown 'flashing' command foo");
+    expect(r.oursCode).toBe(2);
+    expect(r.oursErr).toContain("unknown 'flashing' command foo");
+    expect(r.ours).toEqual(r.aosp);
+    expect(r.ours).toEqual([]);
+  });
+
+  it('signature of a file that is not 256 bytes is refused before anything is sent', async () => {
+    const r = await both(['signature', kernel]);
+    expect(r.aospCode).not.toBe(0);
+    expect(r.aospErr).toContain('signature must be 256 bytes (got 70000)');
+    expect(r.oursCode).toBe(2);
+    expect(r.oursErr).toContain('signature must be 256 bytes (got 70000)');
+    expect(r.ours).toEqual([]);
+    expect(r.aosp).toEqual([]);
+  });
+});
+
+describe('v35 host-side image rewrites (fastboot.cpp flash_buf), against the emulator', () => {
+  it('v35 copy_avb_footer: a raw image with an AVB footer smaller than its partition goes out padded to the partition size, footer at the end', async () => {
+    const PART = 256 * KiB;
+    const r = await ours(['flash', 'boot', bootAvb], { partitions: { boot_a: PART } });
+    expect(r.code).toBe(0);
+    const img = readFileSync(bootAvb);
+    const want = Buffer.concat([img, Buffer.alloc(PART - 64 - img.length), img.subarray(img.length - 64)]);
+    expect(want.length).toBe(PART);
+    expect(r.log).toEqual([
+      'getvar:has-slot:boot',
+      'getvar:current-slot',
+      'getvar:max-download-size',
+      'getvar:is-logical:boot_a',
+      'getvar:partition-size:boot_a',
+      `download ${PART} ${sha(want)}`,
+      'flash:boot_a',
+    ]);
+    expect(r.partition('boot_a').equals(want)).toBe(true);
+  });
+
+  it('v35 differs from v29 here: Debian\'s client (v29) sends the image unpadded', needs('fastboot'), async () => {
+    const a = await device(['--partition', 'boot_a=256K']);
+    try {
+      await runAospFastboot(a.emu.port, ['flash', 'boot', bootAvb]);
+      expect(downloads(a.log())).toEqual([`download ${BOOT_AVB_SIZE} ${sha(readFileSync(bootAvb))}`]);
+      expect(a.log()).not.toContain('getvar:partition-size:boot_a');
+    } finally {
+      await a.emu.stop();
+    }
+  });
+
+  it('footer copy where the partition is just large enough that the new footer overlaps the old one', async () => {
+    const PART = BOOT_AVB_SIZE + 16;
+    const r = await ours(['flash', 'boot', bootAvb], { partitions: { boot_a: PART } });
+    expect(r.code).toBe(0);
+    const img = readFileSync(bootAvb);
+    const want = Buffer.concat([img.subarray(0, PART - 64), img.subarray(img.length - 64)]);
+    expect(downloads(r.log)).toEqual([`download ${PART} ${sha(want)}`]);
+  });
+
+  it('no footer copy: image without an AVB footer (partition-size not even asked), partition of the same size, partition smaller (warning)', async () => {
+    const plain = await ours(['flash', 'boot', bootPlain], { partitions: { boot_a: 256 * KiB } });
+    expect(plain.log).not.toContain('getvar:partition-size:boot_a');
+    expect(downloads(plain.log)).toEqual([`download 50000 ${sha(readFileSync(bootPlain))}`]);
+
+    const same = await ours(['flash', 'boot', bootAvb], { partitions: { boot_a: BOOT_AVB_SIZE } });
+    expect(same.log).toContain('getvar:partition-size:boot_a');
+    expect(downloads(same.log)).toEqual([`download ${BOOT_AVB_SIZE} ${sha(readFileSync(bootAvb))}`]);
+
+    // The emulator refuses the flash (image larger than the partition); what matters is what was sent, and the warning.
+    const small = await ours(['flash', 'boot', bootAvb], { partitions: { boot_a: 64 * KiB } });
+    expect(small.stderr).toContain(`skip copying boot_a image avb footer (boot_a partition size: ${64 * KiB}, boot_a image size: ${BOOT_AVB_SIZE})`);
+    expect(downloads(small.log)).toEqual([`download ${BOOT_AVB_SIZE} ${sha(readFileSync(bootAvb))}`]);
+  });
+
+  it('a split image is sent without footer copy (v35 sends the pieces it made before the copy)', async () => {
+    const r = await ours(['-S', '64K', 'flash', 'boot', bootAvb], { partitions: { boot_a: 256 * KiB } });
+    expect(r.code).toBe(0);
+    expect(r.log).not.toContain('getvar:partition-size:boot_a');
+    expect(downloads(r.log).length).toBeGreaterThan(1);
+  });
+
+  it('--disable-verity flash boot on a device without vbmeta partition: the vbmeta behind the boot footer is patched (and the footer copied)', async () => {
+    const PART = 128 * KiB;
+    const r = await ours(['flash', '--disable-verity', 'boot', bootAvb], { partitions: { boot_a: PART }, dropPartitions: ['vbmeta_a', 'vbmeta_b'] });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`Rewriting vbmeta struct at offset: ${BOOT_VBMETA_AT}`);
+    const img = readFileSync(bootAvb);
+    const want = Buffer.concat([img, Buffer.alloc(PART - 64 - img.length), img.subarray(img.length - 64)]);
+    want[BOOT_VBMETA_AT + 123] = 0x01;
+    expect(r.log).toEqual([
+      'getvar:has-slot:boot',
+      'getvar:current-slot',
+      'getvar:max-download-size',
+      'getvar:is-logical:boot_a',
+      'getvar:partition-size:boot_a',
+      'getvar:partition-type:vbmeta',
+      'getvar:partition-type:vbmeta_a',
+      'getvar:partition-type:vbmeta_b',
+      `download ${PART} ${sha(want)}`,
+      'flash:boot_a',
+    ]);
+  });
+
+  it('--disable-verity flash boot without vbmeta partition and without AVB footer: refused before the download', async () => {
+    const r = await ours(['flash', '--disable-verity', 'boot', bootPlain], { dropPartitions: ['vbmeta_a', 'vbmeta_b'] });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('no AVB footer');
+    expect(downloads(r.log)).toEqual([]);
+  });
+
+  it('v35 is_vbmeta_partition matches names ending in vbmeta (guest_vbmeta); v29 matched vbmeta, vbmeta_a, vbmeta_b only', async () => {
+    const r = await ours(['flash', '--disable-verification', 'guest_vbmeta', vbmeta], { partitions: { guest_vbmeta: 64 * KiB } });
+    expect(r.code).toBe(0);
+    const want = Buffer.from(readFileSync(vbmeta));
+    want[123] = 0x02;
+    expect(downloads(r.log)).toEqual([`download ${want.length} ${sha(want)}`]);
+    // A vbmeta partition's image is never checked for the boot case, so no partition-type getvars.
+    expect(r.log.filter((l) => l.startsWith('getvar:partition-type'))).toEqual([]);
+  });
+
+  it('--disable-verity on a vbmeta partition with an image that is not vbmeta (no AVB0) or is sparse: refused before anything is sent', async () => {
+    const notVbmeta = await ours(['flash', '--disable-verity', 'vbmeta', kernel]);
+    expect(notVbmeta.code).toBe(2);
+    expect(notVbmeta.stderr).toContain('no vbmeta struct (AVB0) at offset 0');
+    expect(notVbmeta.log).toEqual([]);
+  });
+
+  it('an image too small for a vbmeta struct (< 256 bytes) is flashed unchanged, as v35 does, with a warning', async () => {
+    const tiny = file('tiny-vbmeta.img');
+    writeFileSync(tiny, Buffer.concat([Buffer.from('AVB0'), noise(100, 10)]));
+    const r = await ours(['flash', '--disable-verity', 'vbmeta', tiny]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('smaller than a vbmeta struct');
+    expect(downloads(r.log)).toEqual([`download 104 ${sha(readFileSync(tiny))}`]);
+  });
+
+  it('--disable-verity with a ROM (one argument) is refused: a ROM script says where it applies', async () => {
+    const r = await miflash(['flash', '--disable-verity', tmp.dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--disable-verity: only for flashing one image');
+  });
+
+  it('options before the command, as the AOSP client takes them: a command\'s own options move after it; an unknown one is still an error', async () => {
+    const r = await ours(['--slot', 'b', '--disable-verity', 'flash', 'vbmeta', vbmeta]);
+    expect(r.code).toBe(0);
+    expect(r.log.filter((l) => l.startsWith('flash:'))).toEqual(['flash:vbmeta_b']);
+    const bad = await ours(['--no-such-option', 'flash', 'vbmeta', vbmeta]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("unknown option '--no-such-option'");
+    expect(bad.log).toEqual([]);
+  });
+});
