@@ -33,6 +33,8 @@ export interface FlashRomOptions {
   prebuilt?: { plan: FlashPlan; rom: Rom };
   /** AOSP options for update steps (--slot, --skip-secondary, --force, --set-active, --disable-fastboot-info). */
   update?: import('../plan/runner.js').UpdateStepOptions;
+  /** --resume: skip the steps the device's journal shows done, where that is safe (src/plan/journal.ts). */
+  resume?: boolean;
 }
 
 export interface FlashRomGlobals {
@@ -211,14 +213,33 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
     after: () => gate.release(),
   });
   const preflightCache = new Map<string, Promise<PreflightResult>>();
+  const { cacheDir } = await import('../rom/cache-dir.js');
+  const cache = cacheDir();
   try {
     const codes = await Promise.all(
       specs.map(async (spec) => {
         const name = formatDeviceSpec(spec);
-        const out = await createOutput(name, several, json, outIo);
+        const out = await createOutput(name, several, json, outIo, !options.prebuilt);
         pausers.add(out.pause);
         try {
-          const result = await flashOne(spec, name, { plan, rom, sparseLimit, timeoutMs, rebootTimeoutMs, dryRun: Boolean(options.dryRun), confirm, signal: ctl.signal, out, preflightCache, update: options.update });
+          const result = await flashOne(spec, name, {
+            plan,
+            rom,
+            sparseLimit,
+            timeoutMs,
+            rebootTimeoutMs,
+            dryRun: Boolean(options.dryRun),
+            confirm,
+            signal: ctl.signal,
+            out,
+            preflightCache,
+            update: options.update,
+            // `miflash update` runs one update step, which nothing could skip: no journal.
+            // A dry run reads it (--resume: what would be skipped) and never writes it.
+            journal: !options.prebuilt,
+            resume: Boolean(options.resume),
+            cache,
+          });
           out.finish(result);
           return 0;
         } catch (err) {
@@ -246,18 +267,41 @@ interface OneOptions {
   out: DeviceOutput;
   preflightCache: Map<string, Promise<PreflightResult>>;
   update: import('../plan/runner.js').UpdateStepOptions | undefined;
+  /** Keep the resume journal (flash ROM). */
+  journal: boolean | undefined;
+  resume: boolean;
+  /** The cache folder: journals/ and logs/ live there. */
+  cache: string;
 }
 
 async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<RunPlanResult> {
-  const [{ connectFastboot }, { runPlan }, { mark }] = await Promise.all([import('../fastboot/connect.js'), import('../plan/runner.js'), import('./trace.js')]);
+  const [{ runPlan }, { DeviceLog }, { mark }] = await Promise.all([import('../plan/runner.js'), import('../plan/device-log.js'), import('./trace.js')]);
   mark('runner-loaded');
+  // Every ROM run gets its own log file (commands, replies, steps, timing); its path ends the output.
+  const log = new DeviceLog(o.cache, name);
+  log.line(`miflash ${process.argv.slice(2).join(' ')}`);
+  log.line(`device ${name}; ROM ${o.rom.root}; script ${o.plan.source.script} (${o.plan.source.mode})${o.dryRun ? '; dry run' : ''}${o.resume ? '; --resume' : ''}`);
+  const onEvent = (e: PlanEvent) => {
+    log.event(e);
+    if (e.event === 'done' || e.event === 'error') {
+      const logFile = log.close();
+      o.out.event(logFile ? { ...e, logFile } : e);
+      return;
+    }
+    o.out.event(e);
+  };
+  const onDevice = (e: DeviceEvent) => {
+    log.device(e);
+    o.out.device(e);
+  };
+  const connect = () => connectLogged(spec, o.timeoutMs, onDevice, log);
   let client;
   try {
-    client = await connectFastboot(spec, { timeoutMs: o.timeoutMs, onEvent: o.out.device });
+    client = await connect();
     mark('connected');
   } catch (err) {
     // runPlan reports its own errors; a failed connect is reported here.
-    o.out.event(errorEvent(name, err));
+    onEvent(errorEvent(name, err));
     throw err;
   }
   try {
@@ -268,18 +312,31 @@ async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<
       ...(o.sparseLimit !== undefined ? { sparseLimit: o.sparseLimit } : {}),
       dryRun: o.dryRun,
       ...(o.confirm ? { confirm: o.confirm } : {}),
-      onEvent: o.out.event,
-      onDeviceEvent: o.out.device,
+      onEvent,
+      onDeviceEvent: onDevice,
       signal: o.signal,
       preflightCache: o.preflightCache,
       // After `reboot bootloader|fastboot` mid-plan: the same spec (address / USB serial / port) again.
-      reconnect: () => connectFastboot(spec, { timeoutMs: o.timeoutMs, onEvent: o.out.device }),
+      reconnect: connect,
       ...(o.rebootTimeoutMs !== undefined ? { rebootTimeoutMs: o.rebootTimeoutMs } : {}),
       ...(o.update ? { update: o.update } : {}),
+      ...(o.journal ? { journal: { dir: o.cache, resume: o.resume } } : {}),
     });
   } finally {
     await client.close().catch(() => {});
+    log.close();
   }
+}
+
+/** connectFastboot (src/fastboot/connect.ts) with the transport's traffic going to the device log. */
+async function connectLogged(spec: DeviceSpec, timeoutMs: number, onEvent: (e: DeviceEvent) => void, log: import('../plan/device-log.js').DeviceLog) {
+  const [{ openDevice }, { FastbootClient }] = await Promise.all([import('../transport/open.js'), import('../fastboot/client.js')]);
+  const transport = log.wrap(await openDevice(spec, { timeoutMs }));
+  return new FastbootClient(transport, {
+    timeoutMs,
+    onInfo: (message) => onEvent({ type: 'info', message }),
+    onText: (message) => onEvent({ type: 'text', message }),
+  });
 }
 
 function parseRebootTimeout(text: string | undefined): number | undefined {
@@ -433,7 +490,7 @@ function writeJson(out: NodeJS.WritableStream, e: PlanEvent): void {
   out.write(JSON.stringify(e) + '\n');
 }
 
-async function createOutput(name: string, several: boolean, json: boolean, io: FlashRomIo): Promise<DeviceOutput> {
+async function createOutput(name: string, several: boolean, json: boolean, io: FlashRomIo, resumable = false): Promise<DeviceOutput> {
   if (json) {
     return {
       event: (e) => writeJson(io.stdout, e),
@@ -465,6 +522,7 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
   let firstOperation: number | undefined;
   const flashMs = (planMs: number) => (firstOperation === undefined ? planMs : performance.now() - firstOperation);
   let doneBytes = 0;
+  let logFile: string | undefined;
   const bytesOf = new Map<number, number>();
   const pct = (n: number) => (total > 0 ? `${Math.floor((Math.min(n, total) / total) * 100)}%` : '');
   // Image verification (phase 1) shows as a transient spinner on a TTY only.
@@ -529,14 +587,19 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
           else if (e.level === 'warning') renderer.event({ type: 'warning', message: e.text });
           else line(e.text);
           break;
+        case 'resume':
+          line(e.message);
+          break;
         case 'done':
           line(
             e.status === 'dry-run'
               ? 'Dry run finished: gates and image checks passed; nothing was written'
-              : `Finished${e.status === 'warning' ? ' with warnings' : ''}: ${e.stepsRun} operations, ${formatBytes(e.bytesSent)} sent in ${(flashMs(e.durationMs) / 1000).toFixed(3)}s`,
+              : `Finished${e.status === 'warning' ? ' with warnings' : ''}: ${e.stepsRun} operations${e.stepsResumed ? ` (${e.stepsResumed} skipped: done before, --resume)` : ''}, ${formatBytes(e.bytesSent)} sent in ${(flashMs(e.durationMs) / 1000).toFixed(3)}s`,
           );
+          if (e.logFile) line(`Log: ${e.logFile}`);
           break;
         case 'error':
+          logFile = e.logFile;
           break;
       }
     },
@@ -565,12 +628,14 @@ async function createOutput(name: string, several: boolean, json: boolean, io: F
       const e = err instanceof MiflashError ? err : undefined;
       io.stderr.write(`miflash: error${several ? ` [${name}]` : ''}: ${err instanceof Error ? err.message : String(err)}\n`);
       // A link lost after writing began leaves the phone half-flashed: say what to do now.
-      const hint = e?.hint ?? (e?.exitCode === ExitCode.TRANSPORT && firstOperation !== undefined ? HALF_FLASHED_HINT : undefined);
+      const hint = e?.hint ?? (e?.exitCode === ExitCode.TRANSPORT && firstOperation !== undefined ? `${HALF_FLASHED_HINT}${resumable ? RESUME_HINT : ''}` : undefined);
       if (hint) io.stderr.write(`hint: ${hint}\n`);
       if (!e && err instanceof Error && process.env.MIFLASH_DEBUG) io.stderr.write(`${err.stack}\n`);
+      if (logFile) io.stderr.write(`${several ? `[${name}] ` : ''}log: ${logFile}\n`);
     },
   };
 }
 
 const HALF_FLASHED_HINT =
   'the phone may be partly flashed: do not reboot it into the system; keep it in fastboot mode, check the cable (or reconnect it) and run the same command again';
+const RESUME_HINT = ' with --resume (the flashes already done are then skipped)';

@@ -71,6 +71,26 @@ export const PlanEventSchema = z.discriminatedUnion('event', [
     durationMs: z.number().nonnegative(),
     /** Why it failed / was skipped / warned; the script's own message when it has one. */
     message: z.string().optional(),
+    /** --resume: skipped because the journal shows it done with the same image (status 'skipped'). */
+    resumed: z.boolean().optional(),
+  }),
+  z.object({
+    event: z.literal('resume'),
+    ...Base,
+    /** The journal read (cache folder, journals/SERIAL.json). */
+    journal: z.string(),
+    /** The device serial the journal is for. */
+    serial: z.string(),
+    /** Steps that will be skipped (0-based), each reported again by a step-end with resumed: true. */
+    skipped: z.array(z.number().int().nonnegative()),
+    /** Steps the journal shows done that run again all the same (erase, format, -w; a changed image). */
+    again: z.array(z.number().int().nonnegative()),
+    /** The first step that runs because the journal does not show it done or it ends the resumable part. */
+    resumeAt: z.number().int().nonnegative().optional(),
+    /** Set when nothing is skipped because of the journal: why (absent, other device, other ROM or plan, ...). */
+    ignored: z.string().optional(),
+    /** One sentence for people. */
+    message: z.string(),
   }),
   z.object({
     event: z.literal('message'),
@@ -89,6 +109,10 @@ export const PlanEventSchema = z.discriminatedUnion('event', [
     stepsRun: z.number().int().nonnegative(),
     bytesSent: z.number().int().nonnegative(),
     warnings: z.array(z.string()),
+    /** --resume: steps skipped because the journal shows them done. */
+    stepsResumed: z.number().int().nonnegative().optional(),
+    /** The per-device log file of this run (commands, replies, step outcomes and timing). */
+    logFile: z.string().optional(),
   }),
   z.object({
     event: z.literal('error'),
@@ -99,6 +123,8 @@ export const PlanEventSchema = z.discriminatedUnion('event', [
     exitCode: z.number().int(),
     /** The failed step, when a step failed (absent for refusals before any write). */
     step: z.number().int().nonnegative().optional(),
+    /** The per-device log file of this run, when one was written. */
+    logFile: z.string().optional(),
   }),
 ]);
 
@@ -107,7 +133,7 @@ export type PlanEventName = PlanEvent['event'];
 export type PlanEventOf<N extends PlanEventName> = Extract<PlanEvent, { event: N }>;
 
 /** Event names, in the order a run emits them (documentation and tests). */
-export const PLAN_EVENT_NAMES = ['plan', 'step-start', 'progress', 'verify', 'step-end', 'message', 'done', 'error'] as const satisfies readonly PlanEventName[];
+export const PLAN_EVENT_NAMES = ['plan', 'resume', 'step-start', 'progress', 'verify', 'step-end', 'message', 'done', 'error'] as const satisfies readonly PlanEventName[];
 
 // The throttle lives in its own module: the runner needs it, not the schemas above.
 export { PROGRESS_MAX_PER_SECOND, progressThrottle } from './progress-throttle.js';

@@ -23,6 +23,8 @@ export interface PreflightOptions {
   includeForeign?: boolean;
   /** Digests of images read before (default: the user's cache, digest-cache.ts). */
   digestCache?: DigestCache;
+  /** Read every image, listed in a checksum file or not (the resume journal records each flashed image's MD5). */
+  digestAll?: boolean;
 }
 
 export interface ImageCheck {
@@ -36,6 +38,8 @@ export interface ImageCheck {
   sparseCrc?: 'ok';
   /** Pieces at the limit, when sparsecrclist lists a partition of this file. */
   pieces?: number;
+  /** The file's MD5 as read now (whenever it was read: a checksum list names it, or digestAll). */
+  digest?: { md5: string; size: number };
 }
 
 export interface PreflightResult {
@@ -127,7 +131,7 @@ export async function checkRomImages(rom: Rom, plan: FlashPlan, opts: PreflightO
   const files = listed.filter((_, i) => !isFolder[i]);
   // 1. Cheap checks (exists, inside the ROM, readable), and which files need reading.
   const found = await Promise.allSettled(files.map((f) => locate(rom, f.file, f.partitions[0], f.path)));
-  const needs = files.map((f, i) => found[i]!.status === 'fulfilled' && needsDigest(rom, f.file, f.partitions));
+  const needs = files.map((f, i) => found[i]!.status === 'fulfilled' && (Boolean(opts.digestAll) || needsDigest(rom, f.file, f.partitions)));
   // 2. Digests: cached, or read by the worker pool in order of decreasing size.
   const digests = new Map<number, Promise<FileDigest>>();
   const order = files.map((_, i) => i).filter((i) => needs[i]);
@@ -257,6 +261,7 @@ async function evaluate(rom: Rom, file: string, partitions: string[], pending: P
     if (sparse) await readSparseFile(path); // throws SparseFormatError (bad input) naming the file
   }
   const check: ImageCheck = { file, partitions, size: digest?.size ?? (await stat(path)).size, sparse };
+  if (digest) check.digest = { md5: digest.md5, size: digest.size };
 
   const md5Name = md5NameOf(file);
   const wantMd5 = md5Name !== undefined ? rom.md5?.get(md5Name) : undefined;

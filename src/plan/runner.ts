@@ -98,6 +98,13 @@ export interface RunPlanOptions {
   update?: UpdateStepOptions;
   /** Where -w / format look for mke2fs / mkfs.f2fs (default: $PATH and the sbin folders; [] = none, they erase only). */
   mkfsSearchPath?: readonly string[];
+  /**
+   * The resume journal (miflash flash ROM; journal.ts): kept in DIR/journals/SERIAL.json,
+   * rewritten after every completed step and removed when the run completes. With
+   * resume: true it is read first and the steps it shows done that are safe to skip
+   * are skipped (journal.ts resumeDecision); gates and checks always run again.
+   */
+  journal?: { dir: string; resume: boolean };
 }
 
 export interface UpdateStepOptions {
@@ -119,6 +126,8 @@ export interface StepOutcome {
 
 export interface RunPlanResult {
   status: 'ok' | 'warning' | 'dry-run';
+  /** --resume: steps skipped because the journal shows them done. */
+  stepsResumed?: number;
   /** Device operations that ran (or, in a dry run, would run), as `fastboot` arguments. */
   operations: string[];
   steps: StepOutcome[];
@@ -313,6 +322,8 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   const skipWhy: Array<string | undefined> = [];
   let firstWrite = -1;
   let endAt = plan.steps.length;
+  // The journal and the device log are named after the serial: asked first (read-only, remembered).
+  if (opts.journal) await serial();
   for (const [i, s] of plan.steps.entries()) {
     if (i > endAt) {
       runs.push(false);
@@ -405,7 +416,8 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   };
   const check = async () => {
     const { checkRomImages } = await import('./preflight.js');
-    const result = await checkRomImages(rom, effective, { limit, includeForeign: Boolean(opts.allowForeign), onProgress: onVerify });
+    // A journal records each flashed image's MD5: every image is read (once; the digest cache remembers it).
+    const result = await checkRomImages(rom, effective, { limit, includeForeign: Boolean(opts.allowForeign), onProgress: onVerify, ...(opts.journal ? { digestAll: true } : {}) });
     for (const s of effective.steps) {
       if (s.kind !== 'update' || (s.foreign && !opts.allowForeign)) continue;
       const { checkUpdateZip } = await import('./update-zip.js');
@@ -426,7 +438,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
     return result;
   };
   // Several devices flashing one ROM share the (streamed, possibly long) image checks.
-  const key = `${limit}|${runs.map((r) => (r ? 1 : 0)).join('')}`;
+  const key = `${limit}|${runs.map((r) => (r ? 1 : 0)).join('')}${opts.journal ? '|digests' : ''}`;
   let pending = opts.preflightCache?.get(key);
   if (!pending) {
     pending = check();
@@ -440,6 +452,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   const vbmetaPatches = await checkVbmeta(effective, rom);
 
   const operations = plan.steps.flatMap((s, i) => (runs[i] && isDeviceOp(s) ? [stepLabel(s)] : []));
+  const journal = opts.journal ? await openJournal(plan, { opts, ctx, facts, serial, runs, deferred, preflight }) : undefined;
   const factsSnapshot = facts.snapshot();
 
   if (opts.dryRun) {
@@ -447,7 +460,8 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
       if (isGate(s) || outcomes[i]!.status !== 'not-run') continue;
       outcomes[i]!.status = 'skipped';
       const later = deferred.has(i) ? ` if ${state.describe(s.when!)} (decided when the device gets there)` : '';
-      const message = runs[i] ? `dry run: would ${stepLabel(s)}${later}` : skipWhy[i]!;
+      const resumed = journal?.decision?.skip.get(i);
+      const message = resumed ? `dry run: would skip (${resumed})` : runs[i] ? `dry run: would ${stepLabel(s)}${later}` : skipWhy[i]!;
       outcomes[i]!.message = message;
       ctx.emit({ event: 'step-end', step: i, kind: s.kind, line: s.line, label: stepLabel(s), status: 'skipped', durationMs: 0, message });
     }
@@ -479,6 +493,8 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   let planBytesDone = 0;
   const link = new Link(client);
   let stepsRun = 0;
+  let stepsResumed = 0;
+  await journal?.writer.start();
   const tmp = vbmetaPatches.size > 0 ? await mkdtemp(join(tmpdir(), 'miflash-vbmeta-')) : undefined;
   try {
     let ended: PlanStep | undefined;
@@ -548,6 +564,17 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
         ctx.emit({ event: 'step-end', ...base, status: 'skipped', durationMs: 0, message: skipWhy[i]! });
         continue;
       }
+      const resumed = journal?.decision?.skip.get(i);
+      if (resumed !== undefined) {
+        // Done in the interrupted run with this very image (journal.ts says when that is safe).
+        outcomes[i]!.status = 'skipped';
+        outcomes[i]!.message = resumed;
+        planBytesDone += stepBytes(s);
+        stepsResumed++;
+        ctx.emit({ event: 'step-end', ...base, status: 'skipped', durationMs: 0, message: resumed, resumed: true });
+        await journal!.writer.record(journal!.previous.get(i)!);
+        continue;
+      }
       if (isLock(s) && warnings.length > 0) {
         const message = `not locking: an earlier step warned (${warnings[0]})`;
         outcomes[i]!.status = 'skipped';
@@ -613,6 +640,8 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
       planBytesDone = stepStartBytes + bytesTotal;
       outcomes[i]!.status = 'ok';
       ctx.emit({ event: 'step-end', ...base, status: 'ok', durationMs: ctx.clock() - t0 });
+      // Written before the next step starts: a crash from here on leaves this step recorded.
+      if (journal) await journal.writer.record(journal.entry(i, s, label));
       if (rebootsToFollow.has(i)) await followReboot(s as StepOf<'reboot'>, i, { opts, ctx, link, expectSerial: serialBefore });
     }
   } finally {
@@ -620,10 +649,91 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
     await link.closeOwn();
   }
   setCurrent(undefined);
+  await journal?.writer.complete();
   const bytesSent = link.bytesSent();
   const status = warnings.length > 0 ? 'warning' : 'ok';
-  ctx.emit({ event: 'done', status, durationMs: ctx.clock() - started, stepsRun, bytesSent, warnings });
-  return { status, operations, steps: outcomes, warnings, bytesSent, preflight, facts: factsSnapshot, limit };
+  const resumedCount = opts.journal?.resume ? { stepsResumed } : {};
+  ctx.emit({ event: 'done', status, durationMs: ctx.clock() - started, stepsRun, bytesSent, warnings, ...resumedCount });
+  return { status, operations, steps: outcomes, warnings, bytesSent, preflight, facts: factsSnapshot, limit, ...resumedCount };
+}
+
+interface JournalContext {
+  opts: RunPlanOptions;
+  ctx: RunContext;
+  facts: DeviceFacts;
+  serial: () => Promise<string>;
+  runs: boolean[];
+  deferred: Set<number>;
+  preflight: PreflightResult;
+}
+
+interface OpenJournal {
+  writer: import('./journal.js').JournalWriter;
+  /** --resume with a journal that applies: what is skipped. */
+  decision: import('./journal.js').ResumeDecision | undefined;
+  /** The journal's entries by step (carried into the new journal for skipped steps). */
+  previous: Map<number, import('./journal.js').JournalEntry>;
+  entry(i: number, s: PlanStep, label: string): import('./journal.js').JournalEntry;
+}
+
+/**
+ * After phase 1 (every gate and image checked again): the journal of this
+ * device serial, and with --resume what it lets us skip, announced in a
+ * `resume` event. The writer replaces the old journal when phase 2 starts.
+ */
+async function openJournal(plan: FlashPlan, j: JournalContext): Promise<OpenJournal> {
+  const J = await import('./journal.js');
+  const { dir, resume } = j.opts.journal!;
+  const who = await j.serial();
+  const slot = await j.facts.get('current-slot');
+  const userspace = await j.facts.get('is-userspace');
+  const head: import('./journal.js').JournalHead = {
+    serial: who,
+    plan: J.planIdentity(plan),
+    rom: j.opts.rom.root,
+    runs: j.runs.map((r) => (r ? '1' : '0')).join(''),
+    ...(slot !== undefined ? { slot } : {}),
+    ...(userspace !== undefined ? { userspace } : {}),
+    startedAt: new Date().toISOString(),
+  };
+  const path = J.journalPath(dir, who);
+  const digests = new Map(j.preflight.images.flatMap((i) => (i.digest ? [[i.file, i.digest] as const] : [])));
+  const writer = new J.JournalWriter(path, head, (text) => j.ctx.emit({ event: 'message', level: 'warning', source: 'miflash', text }));
+  const out: OpenJournal = {
+    writer,
+    decision: undefined,
+    previous: new Map(),
+    entry: (i, s, label) => J.entryFor(i, s, label, s.kind === 'flash' ? digests.get(s.file) : undefined, new Date().toISOString()),
+  };
+  if (!resume) return out;
+  const read = await J.readJournal(path);
+  const announce = (e: { skipped?: number[]; again?: number[]; resumeAt?: number; ignored?: string; message: string }) =>
+    j.ctx.emit({ event: 'resume', journal: path, serial: who, skipped: e.skipped ?? [], again: e.again ?? [], ...(e.resumeAt !== undefined ? { resumeAt: e.resumeAt } : {}), ...(e.ignored ? { ignored: e.ignored } : {}), message: e.message });
+  if (read === undefined) {
+    announce({ ignored: 'no journal', message: `--resume: no journal for device ${who} (${path}); every step runs` });
+    return out;
+  }
+  if ('unreadable' in read) {
+    announce({ ignored: `unreadable: ${read.unreadable}`, message: `--resume: the journal ${path} cannot be used (${read.unreadable}); every step runs` });
+    return out;
+  }
+  const d = J.resumeDecision(plan, j.runs, j.deferred, read.journal, { ...head }, (f) => digests.get(f), stepLabel, isDeviceOp);
+  if (d.ignored) {
+    announce({ ignored: d.ignored, message: `--resume: not using the journal ${path}: ${d.ignored}; every step runs` });
+    return out;
+  }
+  out.decision = d;
+  out.previous = new Map(read.journal.steps.map((e) => [e.step, e]));
+  const skipped = [...d.skip.keys()];
+  const again = [...d.again.keys()];
+  const at = d.resumeAt !== undefined ? plan.steps[d.resumeAt]! : undefined;
+  const range = skipped.length > 0 ? ` (steps ${skipped[0]! + 1}–${skipped.at(-1)! + 1})` : '';
+  const message =
+    `--resume: ${skipped.length} flash${skipped.length === 1 ? '' : 'es'} done in the interrupted run of ${read.journal.startedAt} ${skipped.length === 1 ? 'is' : 'are'} skipped${range}` +
+    (again.length > 0 ? `; ${again.length} step${again.length === 1 ? '' : 's'} it completed run${again.length === 1 ? 's' : ''} again (${again.map((i) => `${i + 1}: ${d.again.get(i)}`).join('; ')})` : '') +
+    (at ? `; from step ${d.resumeAt! + 1} (${stepLabel(at)}) everything runs: ${d.endsBecause}` : '');
+  announce({ skipped, again, ...(d.resumeAt !== undefined ? { resumeAt: d.resumeAt } : {}), message });
+  return out;
 }
 
 /**

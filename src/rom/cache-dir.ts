@@ -1,6 +1,8 @@
 // Where miflash keeps what it remembers across runs (image digests, parsed
-// plans; bin/miflash.js keeps its code cache there too): $MIFLASH_CACHE_DIR,
-// else $XDG_CACHE_HOME/miflash, else ~/.cache/miflash. Deleting it is always safe.
+// plans, the resume journals in journals/, the per-device logs in logs/;
+// bin/miflash.js keeps its code cache there too): $MIFLASH_CACHE_DIR, else
+// $XDG_CACHE_HOME/miflash, else ~/.cache/miflash. Deleting it is always safe
+// (without its journal, --resume skips nothing).
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 

@@ -165,7 +165,7 @@ describe('flash ROM on a terminal', () => {
       expect(await flashRom(rom.root, { dryRun: true }, { serial: [emu.address] }, io)).toBe(0);
       expect(stdout).toMatch(/^fastboot flash boot images\/boot\.img$/m);
       expect(stderr).not.toMatch(/SKIPPED|would flash/);
-      expect(stderr).toMatch(/Dry run finished: gates and image checks passed; nothing was written\n$/);
+      expect(stderr).toMatch(/Dry run finished: gates and image checks passed; nothing was written\nLog: \S+\.log\n$/);
       expect(emu.writes()).toEqual([]);
     } finally {
       await emu.stop();
@@ -180,7 +180,7 @@ describe('flash ROM on a terminal', () => {
       err.on('data', (d: Buffer) => (text += d.toString()));
       const io: FlashRomIo = { stdout: new PassThrough().resume(), stderr: err, stdin: new PassThrough(), interactive: false, tty: false };
       expect(await flashRom(rom.root, { yes: true }, { serial: [emu.address] }, io)).toBe(5);
-      expect(text).toMatch(/\nmiflash: error: .*\nhint: the phone may be partly flashed: do not reboot it .*run the same command again\n$/);
+      expect(text).toMatch(/\nmiflash: error: .*\nhint: the phone may be partly flashed: do not reboot it .*run the same command again with --resume \(the flashes already done are then skipped\)\nlog: \S+\.log\n$/);
     } finally {
       await emu.stop();
     }

@@ -20,6 +20,7 @@ describe('PlanEventSchema', () => {
   it('accepts one well-formed event of each name', () => {
     const samples: PlanEvent[] = [
       { event: 'plan', ...base, script: 'flash_all.sh', mode: 'clean', dryRun: false, totalBytes: 10, steps: [{ step: 0, kind: 'flash', line: 3, label: 'flash boot images/boot.img', bytes: 10 }], warnings: [] },
+      { event: 'resume', ...base, journal: '/c/journals/X.json', serial: 'X', skipped: [1], again: [0], resumeAt: 2, message: 'resuming' },
       { event: 'step-start', ...base, step: 0, kind: 'flash', line: 3, label: 'flash boot images/boot.img', bytesTotal: 10 },
       progress(500),
       { event: 'verify', ...base, file: 'images/boot.img', bytesDone: 5, bytesTotal: 10 },

@@ -65,11 +65,17 @@ Examples:
   miflash flash ./rom --dry-run         check gates and images; write nothing
   miflash --json flash ./rom --yes      for CI: JSON events, no questions
   miflash --all flash ./rom --yes       every attached phone at once
-  miflash flash boot boot.img           one image to one partition`,
+  miflash flash ./rom --resume          after a failure or Ctrl-C: skip the flashes already done
+  miflash flash boot boot.img           one image to one partition
+
+Each ROM run writes a log per device (commands, replies, steps, timing) to
+logs/SERIAL-TIME.log in the cache folder ($MIFLASH_CACHE_DIR, else
+$XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
     )
     .option('--reboot-timeout <seconds>', 'ROM: wait this long for the device after a reboot in the middle of the plan (default 60)')
+    .option('--resume', "ROM: skip the flashes this device's journal shows done by an interrupted run of the same ROM (gates re-checked; erase/format/lock/reboot never skipped)")
     .action(async (target: string, image: string | undefined, opts: { slot?: string; disableVerity?: boolean; disableVerification?: boolean }, cmd: Command) => {
-      await refuseMisplacedOptions(cmd, image === undefined ? ['slot', 'disableVerity', 'disableVerification'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input'], image === undefined);
+      await refuseMisplacedOptions(cmd, image === undefined ? ['slot', 'disableVerity', 'disableVerification'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input', 'resume'], image === undefined);
       if (image === undefined) {
         // One argument: a ROM folder, archive or plan file (src/cli/flash-rom.ts).
         const { flashRom } = await import('../flash-rom.js');
