@@ -65,7 +65,7 @@ Examples:
   miflash flash ./rom --dry-run         check gates and images; write nothing
   miflash --json flash ./rom --yes      for CI: JSON events, no questions
   miflash --all flash ./rom --yes       every attached phone at once
-  miflash flash ./rom --resume          after a failure or Ctrl-C: skip the flashes already done
+  miflash flash ./rom --resume          after a failure: skip flashes done
   miflash flash boot boot.img           one image to one partition
 
 Each ROM run writes a log per device (commands, replies, steps, timing) to
