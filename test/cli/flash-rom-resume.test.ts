@@ -294,6 +294,34 @@ describe('--resume after a lost link or a killed process', () => {
     expect(contents(store)).toEqual(cleanPristine);
   }, 90_000);
 
+  it('Ctrl-C twice while a step waits on the device (exit 130 at once) leaves a valid journal that resumes', async () => {
+    const store = newStore('sigint');
+    const modem = stepOf('flash modem');
+    await withPhone(store, 'RES11', ['--stall-on', 'flash:modem'], async (emu) => {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), '-s', emu.address, '--timeout', '600000', 'flash', pristine.root, '--yes'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const until = async (ok: () => boolean) => {
+        const deadline = Date.now() + 60_000;
+        while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      };
+      await until(() => emu.log().includes('flash:modem'));
+      child.kill('SIGINT');
+      await until(() => stderr.includes('Ctrl-C again'));
+      child.kill('SIGINT');
+      expect(await exited, stderr).toBe(130);
+    });
+    const journal = JournalSchema.parse(JSON.parse(readFileSync(journalFile('RES11'), 'utf8')));
+    expect(journal.steps.map((e) => e.step)).toEqual([stepOf('erase boot'), ...flashesBetween(0, modem)]);
+    await withPhone(store, 'RES11', [], async (emu) => {
+      const r = await runMiflash(['-s', emu.address, '--json', 'flash', pristine.root, '--yes', '--resume']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(only(events(r), 'resume')[0]).toMatchObject({ skipped: skippable(0, modem), resumeAt: modem });
+    });
+    expect(contents(store)).toEqual(cleanPristine);
+  }, 90_000);
+
   it('a process killed (SIGKILL) while a step waits on the device leaves a valid journal that resumes', async () => {
     const store = newStore('kill');
     const modem = stepOf('flash modem');
