@@ -67,3 +67,15 @@ export async function gsiCommand(client: FastbootClient, args: string[], onEvent
   const cmd = ['gsi', ...args].join(':');
   await step(onEvent, cmd, () => fastbootdCommand(client, cmd));
 }
+
+/**
+ * v35 CancelSnapshotIfNeeded (`-w --force`, and before `update`): a device
+ * reporting a snapshot-update-status other than none (or empty) gets
+ * `snapshot-update:cancel`. Returns whether it was cancelled.
+ */
+export async function cancelSnapshotIfNeeded(client: FastbootClient, onEvent?: EventSink): Promise<boolean> {
+  const status = (await getvarOrUndefined(client, 'snapshot-update-status'))?.trim();
+  if (status === undefined || status === '' || status === 'none') return false;
+  await step(onEvent, 'Snapshot cancel', () => client.command('snapshot-update:cancel'));
+  return true;
+}

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFastbootEmulator, type FastbootEmulatorOptions } from '../../src/emulator/fastboot/index.js';
 import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
-import { needs } from '../helpers/peers.js';
+import { needs, peerPath } from '../helpers/peers.js';
+import { execFileSync } from 'node:child_process';
 
 const tmp = tempDir('miflash-host-parity-');
 afterAll(() => tmp.cleanup());
@@ -336,5 +337,73 @@ describe('v35 host-side image rewrites (fastboot.cpp flash_buf), against the emu
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("unknown option '--no-such-option'");
     expect(bad.log).toEqual([]);
+  });
+});
+
+describe('-w, reboot and flash PARTITION as the AOSP client takes them', () => {
+  it('-w --fs-options casefold: the filesystems are built with the feature (v35 WipeTask passes fs_options to the format)', needs('mke2fs', 'mkfs.f2fs', 'fsck.f2fs'), async () => {
+    const features = async (extra: string[]) => {
+      const r = await ours(['-w', '--yes', ...extra], { partitions: { userdata: 64 * 1024 * KiB, metadata: 16 * 1024 * KiB, cache: 16 * 1024 * KiB } });
+      expect(r.code, r.stderr).toBe(0);
+      const img = file(`userdata-${++n}.img`);
+      writeFileSync(img, r.partition('userdata'));
+      let out = '';
+      try {
+        out = execFileSync(peerPath('fsck.f2fs'), [img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (err) {
+        out = String((err as { stdout?: string }).stdout ?? '');
+      }
+      return { log: r.log, superblock: out.split('\n').find((l) => l.includes('superblock features')) ?? '' };
+    };
+    const plain = await features([]);
+    const casefold = await features(['--fs-options', 'casefold']);
+    expect(plain.superblock).not.toContain('casefold');
+    expect(casefold.superblock).toContain('casefold');
+    expect(casefold.log.filter((l) => !l.startsWith('download'))).toEqual(plain.log.filter((l) => !l.startsWith('download')));
+  });
+
+  it('-w --force cancels a snapshot update first (v35 CancelSnapshotIfNeeded); without --force nothing is cancelled', needs('mke2fs', 'mkfs.f2fs'), async () => {
+    const opts = { partitions: { userdata: 64 * 1024 * KiB, metadata: 16 * 1024 * KiB, cache: 16 * 1024 * KiB }, vars: { 'snapshot-update-status': 'snapshotted' } };
+    const forced = await ours(['-w', '--yes', '--force'], opts);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.log.slice(0, 3)).toEqual(['getvar:snapshot-update-status', 'snapshot-update:cancel', 'getvar:partition-type:userdata']);
+    const plain = await ours(['-w', '--yes'], opts);
+    expect(plain.log).not.toContain('snapshot-update:cancel');
+    const none = await ours(['-w', '--yes', '--force'], { ...opts, vars: {} });
+    expect(none.log.slice(0, 2)).toEqual(['getvar:snapshot-update-status', 'getvar:partition-type:userdata']);
+  });
+
+  it('--skip-reboot reboot sends nothing; --skip-reboot reboot bootloader still reboots (v35 RebootTask)', needs('fastboot'), async () => {
+    const plain = await both(['--skip-reboot', 'reboot']);
+    expect(plain.oursCode).toBe(0);
+    expect(plain.ours).toEqual(plain.aosp);
+    expect(plain.ours).toEqual([]);
+    const target = await both(['--skip-reboot', 'reboot', 'bootloader']);
+    expect(target.ours).toEqual(target.aosp);
+    expect(target.ours).toEqual(['reboot-bootloader']);
+  });
+
+  it('flash PARTITION without a file: the image from $ANDROID_PRODUCT_OUT (find_item: dts → dt.img)', needs('fastboot'), async () => {
+    const out = file('product-out');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(path.join(out, 'boot.img'), noise(20_000, 11));
+    writeFileSync(path.join(out, 'dt.img'), noise(5_000, 12));
+    const saved = process.env.ANDROID_PRODUCT_OUT;
+    process.env.ANDROID_PRODUCT_OUT = out;
+    try {
+      for (const p of ['boot', 'dts']) {
+        const r = await both(['flash', p], ['--partition', 'dts=1M']);
+        expect(r.oursCode, r.oursErr).toBe(0);
+        expect(r.ours).toEqual(r.aosp);
+        expect(downloads(r.ours)).toHaveLength(1);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.ANDROID_PRODUCT_OUT;
+      else process.env.ANDROID_PRODUCT_OUT = saved;
+    }
+    const unset = await miflash(['-s', 'tcp:127.0.0.1:1', 'flash', 'vbmeta_system']);
+    expect(unset.code).toBe(2);
+    expect(unset.stderr).toContain('no image given and ANDROID_PRODUCT_OUT is not set');
   });
 });

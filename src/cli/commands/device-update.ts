@@ -142,6 +142,8 @@ export function registerUpdate(program: Command): void {
     .command('wipe', { hidden: true })
     .description('wipe userdata, cache and metadata (what `miflash -w` runs)')
     .option('--yes', 'do not ask before wiping')
+    .option('--fs-options <list>', 'casefold,projid,compress for the filesystems built (as AOSP -w --fs-options)')
+    .option('--force', 'first cancel a snapshot (Virtual A/B) update in progress, as AOSP -w --force')
     .action(async (_o: unknown, cmd: Command) => wipeOnly(cmd));
 
   program
@@ -188,7 +190,8 @@ export async function parseFsOptions(text: string | undefined): Promise<import('
  * `fastboot -w`), after a confirmation unless --yes.
  */
 export async function wipeOnly(cmd: Command): Promise<void> {
-  const globals = cmd.optsWithGlobals<GlobalOptions & { yes?: boolean }>();
+  const globals = cmd.optsWithGlobals<GlobalOptions & { yes?: boolean; fsOptions?: string; force?: boolean }>();
+  const fsOptions = await parseFsOptions(globals.fsOptions);
   const { AbortedError } = await import('../../errors.js');
   if (!globals.yes) {
     if (!process.stdin.isTTY || !process.stderr.isTTY) {
@@ -203,7 +206,12 @@ export async function wipeOnly(cmd: Command): Promise<void> {
   const sparseLimit = globals.sparseLimit === undefined ? undefined : (await import('../size.js')).parseSize(globals.sparseLimit, '-S');
   await forEachDevice(cmd, async (d) => {
     const { wipeNote, wipeUserData } = await import('../../plan/wipe.js');
-    const note = wipeNote(await wipeUserData(d.client, d.emit, { ...(sparseLimit !== undefined ? { sparseLimit } : {}) }), '-w');
+    if (globals.force) {
+      // v35 CancelSnapshotIfNeeded: userdata and metadata cannot be wiped under a snapshot update.
+      const { cancelSnapshotIfNeeded } = await import('../../fastboot/logical.js');
+      await cancelSnapshotIfNeeded(d.client, d.emit);
+    }
+    const note = wipeNote(await wipeUserData(d.client, d.emit, { ...(sparseLimit !== undefined ? { sparseLimit } : {}), ...(fsOptions ? { fsOptions } : {}) }), '-w');
     if (note) d.emit({ type: 'warning', message: note });
   });
 }

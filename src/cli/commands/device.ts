@@ -75,6 +75,7 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
     .option('--reboot-timeout <seconds>', 'ROM: wait this long for the device after a reboot in the middle of the plan (default 60)')
     .option('--resume', "ROM: skip the flashes this device's journal shows done by an interrupted run of the same ROM (gates re-checked; erase/format/lock/reboot never skipped)")
     .action(async (target: string, image: string | undefined, opts: { slot?: string; disableVerity?: boolean; disableVerification?: boolean }, cmd: Command) => {
+      image ??= await productOutImage(target);
       await refuseMisplacedOptions(cmd, image === undefined ? ['slot', 'disableVerity', 'disableVerification'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input', 'resume'], image === undefined);
       if (image === undefined) {
         // One argument: a ROM folder, archive or plan file (src/cli/flash-rom.ts).
@@ -117,7 +118,15 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
     .command('reboot')
     .description('reboot the device, or into bootloader | fastboot | recovery | edl')
     .argument('[target]', 'bootloader, fastboot, recovery or edl')
-    .action(async (target: string | undefined, _o: unknown, cmd: Command) => reboot(cmd, target));
+    .option('--skip-reboot', 'with no target: do nothing (as AOSP `fastboot --skip-reboot reboot`, for scripts that pass it everywhere)')
+    .action(async (target: string | undefined, opts: { skipReboot?: boolean }, cmd: Command) => {
+      // v35: a plain `reboot` is a RebootTask only without --skip-reboot; a reboot into a target always happens.
+      if (opts.skipReboot && target === undefined) {
+        process.stderr.write('--skip-reboot: not rebooting\n');
+        return;
+      }
+      await reboot(cmd, target);
+    });
 
   program
     .command('reboot-bootloader')
@@ -207,6 +216,30 @@ async function rebootEdl(d: DeviceContext, step: typeof import('../../fastboot/e
       : undefined;
   const result = await step(d.emit, 'Rebooting into EDL', () => rebootToEdl(d.client, { waitForEdl }));
   d.print(`rebooted into EDL with '${result.command}'`, { event: 'reboot-edl', command: result.command });
+}
+
+/**
+ * AOSP `flash PARTITION` with no file takes the image from $ANDROID_PRODUCT_OUT
+ * (v35 find_item: the nicknames of its image table). miflash reads one argument
+ * as a ROM, so only a name that is not a path on disk and is such a nickname
+ * is looked up there; undefined = a ROM.
+ */
+async function productOutImage(target: string): Promise<string | undefined> {
+  const { existsSync } = await import('node:fs');
+  if (existsSync(target)) return undefined;
+  const { FLASHALL_IMAGES } = await import('../../plan/flashall.js');
+  const entry = FLASHALL_IMAGES.find((i) => !i.secondary && i.partition === target);
+  if (!entry) return undefined;
+  const out = process.env.ANDROID_PRODUCT_OUT;
+  if (!out) {
+    const { BadInputError } = await import('../../errors.js');
+    throw new BadInputError(`flash ${target}: no image given and ANDROID_PRODUCT_OUT is not set`, {
+      code: 'input.image',
+      hint: `give the image (miflash flash ${target} ${entry.image}) or set ANDROID_PRODUCT_OUT to a product build folder`,
+    });
+  }
+  const { join } = await import('node:path');
+  return join(out, entry.image);
 }
 
 /**
