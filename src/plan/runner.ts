@@ -452,7 +452,8 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   const vbmetaPatches = await checkVbmeta(effective, rom);
 
   const operations = plan.steps.flatMap((s, i) => (runs[i] && isDeviceOp(s) ? [stepLabel(s)] : []));
-  const journal = opts.journal ? await openJournal(plan, { opts, ctx, facts, serial, runs, deferred, preflight }) : undefined;
+  // A dry run never writes the journal: it reads it only to say what --resume would skip.
+  const journal = opts.journal && (!opts.dryRun || opts.journal.resume) ? await openJournal(plan, { opts, ctx, facts, serial, runs, deferred, preflight }) : undefined;
   const factsSnapshot = facts.snapshot();
 
   if (opts.dryRun) {

@@ -181,6 +181,25 @@ describe('--resume after a failed step', () => {
     expect(contents(store)).toEqual(cleanPristine);
   }, 90_000);
 
+  it('--resume --dry-run says what would be skipped, writes nothing and leaves the journal as it was', async () => {
+    const store = newStore('dry');
+    const modem = stepOf('flash modem');
+    await withPhone(store, 'RES12', ['--fail-on', 'flash:modem'], async (emu) => {
+      expect((await runMiflash(['-s', emu.address, 'flash', pristine.root, '--yes'])).code).toBe(4);
+    });
+    const before = readFileSync(journalFile('RES12'), 'utf8');
+    await withPhone(store, 'RES12', [], async (emu) => {
+      const r = await runMiflash(['-s', emu.address, '--json', 'flash', pristine.root, '--resume', '--dry-run']);
+      expect(r.code, r.stderr).toBe(0);
+      const ev = events(r);
+      expect(only(ev, 'resume')[0]).toMatchObject({ skipped: skippable(0, modem), resumeAt: modem });
+      const wouldSkip = only(ev, 'step-end').filter((e) => /^dry run: would skip \(resumed: /.test(e.message ?? ''));
+      expect(wouldSkip.map((e) => e.step)).toEqual(skippable(0, modem));
+      expect(emu.writes()).toEqual([]);
+    });
+    expect(readFileSync(journalFile('RES12'), 'utf8')).toBe(before);
+  }, 90_000);
+
   it('without --resume the journal is written but not used: every flash is sent', async () => {
     const store = newStore('noresume');
     await withPhone(store, 'RES3', ['--fail-on', 'flash:modem'], async (emu) => {
