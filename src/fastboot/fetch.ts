@@ -31,7 +31,17 @@ export async function fetchPartition(client: FastbootClient, partition: string, 
   const done: FetchResult[] = [];
   try {
     await forEachPartition(client, partition, slot, async (name) => {
-      done.push({ partition: name, bytes: await fetchOne(client, name, fd, opts.onEvent) });
+      done.push({
+        partition: name,
+        bytes: await fetchPartitionData(
+          client,
+          name,
+          (data) => {
+            for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
+          },
+          opts.onEvent,
+        ),
+      });
     });
   } finally {
     closeSync(fd);
@@ -39,7 +49,8 @@ export async function fetchPartition(client: FastbootClient, partition: string, 
   return done;
 }
 
-async function fetchOne(client: FastbootClient, name: string, fd: number, onEvent?: EventSink): Promise<number> {
+/** One partition (slot already resolved), every chunk handed to `onData` in order; returns the partition size. */
+export async function fetchPartitionData(client: FastbootClient, name: string, onData: (data: Uint8Array) => void, onEvent?: EventSink): Promise<number> {
   const maxRaw = (await getvarOrUndefined(client, 'max-fetch-size'))?.trim();
   const max = maxRaw ? parseFastbootNumber(maxRaw) : undefined;
   if (!max) {
@@ -54,11 +65,7 @@ async function fetchOne(client: FastbootClient, name: string, fd: number, onEven
   for (let offset = 0; offset < size; ) {
     const chunk = Math.min(max, size - offset);
     await step(onEvent, `Fetching ${name} (offset=${offset.toString(16)}, size=${chunk.toString(16)})`, () =>
-      client.fetch(name, offset, chunk, {
-        onData: (data) => {
-          for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
-        },
-      }),
+      client.fetch(name, offset, chunk, { onData }),
     );
     offset += chunk;
   }

@@ -74,9 +74,10 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
     )
     .option('--reboot-timeout <seconds>', 'ROM: wait this long for the device after a reboot in the middle of the plan (default 60)')
     .option('--resume', "ROM: skip the flashes this device's journal shows done by an interrupted run of the same ROM (gates re-checked; erase/format/lock/reboot never skipped)")
-    .action(async (target: string, image: string | undefined, opts: { slot?: string; disableVerity?: boolean; disableVerification?: boolean }, cmd: Command) => {
+    .option('--dtb <file>', 'IMAGE: with vendor_boot:RAMDISK, also replace the DTB of the vendor_boot image')
+    .action(async (target: string, image: string | undefined, opts: { slot?: string; disableVerity?: boolean; disableVerification?: boolean; dtb?: string }, cmd: Command) => {
       image ??= await productOutImage(target);
-      await refuseMisplacedOptions(cmd, image === undefined ? ['slot', 'disableVerity', 'disableVerification'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input', 'resume'], image === undefined);
+      await refuseMisplacedOptions(cmd, image === undefined ? ['slot', 'disableVerity', 'disableVerification', 'dtb'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input', 'resume'], image === undefined);
       if (image === undefined) {
         // One argument: a ROM folder, archive or plan file (src/cli/flash-rom.ts).
         const { flashRom } = await import('../flash-rom.js');
@@ -86,6 +87,29 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
       const globals = cmd.optsWithGlobals<GlobalOptions>();
       const sparseLimit = globals.sparseLimit === undefined ? undefined : (await import('../size.js')).parseSize(globals.sparseLimit, '-S');
       await checkReadable(image);
+      const { parseVendorRamdiskTarget } = await import('../../fastboot/vendor-boot.js');
+      if (parseVendorRamdiskTarget(target)) {
+        // v35 `flash vendor_boot:RAMDISK FILE [--dtb DTB]`: fetched, repacked on the host, flashed back (fastbootd).
+        if (opts.dtb !== undefined) await checkReadable(opts.dtb);
+        const ramdiskImage = image;
+        await forEachDevice(cmd, async (d) => {
+          const { flashVendorRamdisk } = await import('../../fastboot/vendor-boot.js');
+          await withCtrlC((signal) =>
+            flashVendorRamdisk(d.client, target, ramdiskImage, {
+              ...(opts.slot ? { slot: opts.slot } : {}),
+              ...(opts.dtb !== undefined ? { dtbPath: opts.dtb } : {}),
+              ...(sparseLimit !== undefined ? { sparseLimit } : {}),
+              onEvent: d.emit,
+              signal,
+            }),
+          );
+        });
+        return;
+      }
+      if (opts.dtb !== undefined) {
+        const { BadInputError } = await import('../../errors.js');
+        throw new BadInputError('--dtb: only with flash vendor_boot:RAMDISK FILE (or boot / flash:raw)', { code: 'input.option' });
+      }
       await forEachDevice(cmd, async (d) => {
         const { flashImage } = await import('../../fastboot/flash-image.js');
         await withCtrlC(async (signal) => {
