@@ -41,7 +41,12 @@ export async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Prom
   ]);
   const timeoutMs = Number(globals.timeout);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new BadInputError(`--timeout '${globals.timeout}': expected a positive number of milliseconds`);
-  const specs = await selectDevices({ serials: globals.serial ?? [], all: globals.all });
+  const specs = await selectDevices({ serials: globals.serial ?? [], all: globals.all }).catch(async (err: unknown) => {
+    // AOSP open_device(): with no USB device, the network devices `connect` stored (the last that answers).
+    const stored = globals.all ? undefined : await connectedFallback(err, timeoutMs);
+    if (!stored) throw err;
+    return [stored];
+  });
   const renderer = await createRenderer({ json: globals.json });
   const several = specs.length > 1;
   try {
@@ -74,6 +79,27 @@ export async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Prom
   } finally {
     renderer.stop();
   }
+}
+
+async function connectedFallback(err: unknown, timeoutMs: number): Promise<DeviceSpec | undefined> {
+  const { TransportError } = await import('../../errors.js');
+  if (!(err instanceof TransportError) || err.code !== 'transport.no-device') return undefined;
+  const { readConnected, parseNetworkAddress } = await import('../../fastboot/connected.js');
+  const { openDevice } = await import('../../transport/open.js');
+  let found: DeviceSpec | undefined;
+  for (const address of readConnected()) {
+    let spec: DeviceSpec;
+    try {
+      spec = parseNetworkAddress(address);
+    } catch {
+      continue; // a line another tool wrote that is not an address
+    }
+    const t = await openDevice(spec, { timeoutMs: Math.min(timeoutMs, 2000) }).catch(() => undefined);
+    if (!t) continue;
+    await t.close().catch(() => {});
+    found = spec;
+  }
+  return found;
 }
 
 function prefixEvent(e: DeviceEvent, name: string): DeviceEvent {

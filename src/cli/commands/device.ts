@@ -16,6 +16,32 @@ export function registerDevice(program: Command): void {
     .action(async (opts: { long?: boolean }, cmd: Command) => listDevices(cmd.optsWithGlobals<GlobalOptions>(), Boolean(opts.long)));
 
   program
+    .command('connect')
+    .description('remember a network device (tcp:HOST[:PORT] or udp:HOST[:PORT]) after checking it answers; used when no -s is given and no USB device is attached (as AOSP connect)')
+    .argument('<address>')
+    .action(async (address: string, _o: unknown, cmd: Command) => {
+      const { parseNetworkAddress, readConnected, writeConnected } = await import('../../fastboot/connected.js');
+      const { openDevice } = await import('../../transport/open.js');
+      const spec = parseNetworkAddress(address);
+      const timeoutMs = Number(cmd.optsWithGlobals<GlobalOptions>().timeout) || 30_000;
+      const t = await openDevice(spec, { timeoutMs });
+      await t.close().catch(() => {});
+      writeConnected([...readConnected(), address]);
+      process.stderr.write(`connected to ${address}\n`);
+    });
+
+  program
+    .command('disconnect')
+    .description('forget a network device remembered by connect, or all of them')
+    .argument('[address]')
+    .action(async (address: string | undefined) => {
+      const { clearConnected, parseNetworkAddress, readConnected, writeConnected } = await import('../../fastboot/connected.js');
+      if (address === undefined) return clearConnected();
+      parseNetworkAddress(address);
+      writeConnected(readConnected().filter((d) => d !== address));
+    });
+
+  program
     .command('getvar')
     .description("print a bootloader variable ('all' for every one) as NAME: VALUE")
     .argument('<name>', "variable name, or 'all'")
@@ -294,10 +320,12 @@ async function listDevices(globals: GlobalOptions, long: boolean): Promise<void>
     if (!(err instanceof TransportError)) throw err;
     process.stderr.write(`miflash: warning: cannot scan USB: ${err.message}\n`);
   }
-  if (devices.length === 0 && !globals.json && process.stderr.isTTY) {
+  const { readConnected } = await import('../../fastboot/connected.js');
+  const network = readConnected();
+  if (devices.length === 0 && network.length === 0 && !globals.json && process.stderr.isTTY) {
     // stdout stays empty as with AOSP fastboot; a person at a terminal learns why.
     process.stderr.write('no fastboot devices found on USB: put the phone in fastboot mode (volume down + power) and connect it.\n');
-    process.stderr.write('Network devices are not listed; name them with -s tcp:HOST or -s udp:HOST.\n');
+    process.stderr.write('Network devices are listed once remembered with miflash connect tcp:HOST (or named with -s tcp:HOST / udp:HOST).\n');
   }
   for (const d of devices) {
     const id = `usb:${d.portPath}`;
@@ -309,6 +337,21 @@ async function listDevices(globals: GlobalOptions, long: boolean): Promise<void>
     const extra = long ? `\t${hex(d.vendorId)}:${hex(d.productId)}${d.product ? ` ${d.product}` : ''}` : '';
     const problem = d.problem ? `\t(${d.problem})` : '';
     process.stdout.write(`${d.serial ?? '????????????'}\tfastboot\t${id}${extra}${problem}\n`);
+  }
+  // AOSP lists the connected network devices after USB, each "fastboot" if it answers, else "offline".
+  const { parseNetworkAddress } = await import('../../fastboot/connected.js');
+  const { openDevice } = await import('../../transport/open.js');
+  for (const address of network) {
+    let status = 'offline';
+    try {
+      const t = await openDevice(parseNetworkAddress(address), { timeoutMs: 2000 });
+      await t.close().catch(() => {});
+      status = 'fastboot';
+    } catch {
+      // offline (or not an address): listed as offline
+    }
+    if (globals.json) process.stdout.write(JSON.stringify({ event: 'device', id: address, network: true, status }) + '\n');
+    else process.stdout.write(`${address}\t${status}\n`);
   }
 }
 
