@@ -215,6 +215,9 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
   const preflightCache = new Map<string, Promise<PreflightResult>>();
   const { cacheDir } = await import('../rom/cache-dir.js');
   const cache = cacheDir();
+  // One journal per serial: the first device of this run to answer a serial number keeps it.
+  const serials = new Set<string>();
+  const claim = (serial: string) => !serials.has(serial) && Boolean(serials.add(serial));
   try {
     const codes = await Promise.all(
       specs.map(async (spec) => {
@@ -239,6 +242,7 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
             journal: !options.prebuilt,
             resume: Boolean(options.resume),
             cache,
+            claim,
           });
           out.finish(result);
           return 0;
@@ -272,6 +276,7 @@ interface OneOptions {
   resume: boolean;
   /** The cache folder: journals/ and logs/ live there. */
   cache: string;
+  claim: (serial: string) => boolean;
 }
 
 async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<RunPlanResult> {
@@ -320,7 +325,7 @@ async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<
       reconnect: connect,
       ...(o.rebootTimeoutMs !== undefined ? { rebootTimeoutMs: o.rebootTimeoutMs } : {}),
       ...(o.update ? { update: o.update } : {}),
-      ...(o.journal ? { journal: { dir: o.cache, resume: o.resume } } : {}),
+      ...(o.journal ? { journal: { dir: o.cache, resume: o.resume, claim: o.claim } } : {}),
     });
   } finally {
     await client.close().catch(() => {});

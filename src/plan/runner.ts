@@ -104,7 +104,15 @@ export interface RunPlanOptions {
    * resume: true it is read first and the steps it shows done that are safe to skip
    * are skipped (journal.ts resumeDecision); gates and checks always run again.
    */
-  journal?: { dir: string; resume: boolean };
+  journal?: {
+    dir: string;
+    resume: boolean;
+    /**
+     * Several devices in one run: false when another of them already answered this
+     * serial number (clones may share one); this device then keeps no journal.
+     */
+    claim?: (serial: string) => boolean;
+  };
 }
 
 export interface UpdateStepOptions {
@@ -454,6 +462,7 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
   const operations = plan.steps.flatMap((s, i) => (runs[i] && isDeviceOp(s) ? [stepLabel(s)] : []));
   // A dry run never writes the journal: it reads it only to say what --resume would skip.
   const journal = opts.journal && (!opts.dryRun || opts.journal.resume) ? await openJournal(plan, { opts, ctx, facts, serial, runs, deferred, preflight }) : undefined;
+
   const factsSnapshot = facts.snapshot();
 
   if (opts.dryRun) {
@@ -682,10 +691,15 @@ interface OpenJournal {
  * device serial, and with --resume what it lets us skip, announced in a
  * `resume` event. The writer replaces the old journal when phase 2 starts.
  */
-async function openJournal(plan: FlashPlan, j: JournalContext): Promise<OpenJournal> {
+async function openJournal(plan: FlashPlan, j: JournalContext): Promise<OpenJournal | undefined> {
   const J = await import('./journal.js');
-  const { dir, resume } = j.opts.journal!;
+  const { dir, resume, claim } = j.opts.journal!;
   const who = await j.serial();
+  if (claim && !claim(who)) {
+    // Two phones answering one serial would share (and overwrite) one journal, and a resume could skip on one what the other did.
+    j.ctx.emit({ event: 'message', level: 'warning', source: 'miflash', text: `another device in this run also answers serial number ${who}: no resume journal for ${j.opts.deviceId}${resume ? ', and --resume skips nothing on it' : ''}` });
+    return undefined;
+  }
   const slot = await j.facts.get('current-slot');
   const userspace = await j.facts.get('is-userspace');
   const head: import('./journal.js').JournalHead = {

@@ -263,6 +263,22 @@ describe('--resume refuses to skip what it cannot vouch for', () => {
     expect(existsSync(journalFile('RES5'))).toBe(true);
   }, 90_000);
 
+  it('two phones of one run answering the same serial number: only the first keeps a journal, the other is told', async () => {
+    const [a, b] = [newStore('dupa'), newStore('dupb')];
+    await withPhone(a, 'DUP1', ['--fail-on', 'flash:modem'], async (ea) =>
+      withPhone(b, 'DUP1', ['--fail-on', 'flash:tz'], async (eb) => {
+        const r = await runMiflash(['-s', ea.address, '-s', eb.address, 'flash', pristine.root, '--yes', '--resume']);
+        expect(r.code, r.stderr).toBe(4);
+        expect(r.stderr.match(/another device in this run also answers serial number DUP1: no resume journal for tcp:\S+, and --resume skips nothing on it/g)).toHaveLength(1);
+      }),
+    );
+    // The journal is one phone's alone: it stops either at tz or at modem, with every step before it.
+    const journal = JournalSchema.parse(JSON.parse(readFileSync(journalFile('DUP1'), 'utf8')));
+    const upTo = journal.steps.at(-1)!.step + 1;
+    expect([stepOf('flash tz '), stepOf('flash modem')]).toContain(upTo);
+    expect(journal.steps.map((e) => e.step)).toEqual([stepOf('erase boot'), ...flashesBetween(0, upTo)]);
+  }, 90_000);
+
   it('another ROM (another script): the journal is ignored with a message', async () => {
     const store = newStore('otherrom');
     await withPhone(store, 'RES7', ['--fail-on', 'flash:modem'], async (emu) => {
