@@ -23,6 +23,8 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output: one JSON object per line')
     .option('-S, --sparse-limit <size>', 'split images larger than SIZE (e.g. 256M, 1G)')
     .option('--timeout <ms>', 'reply timeout per command in milliseconds', '30000')
+    .option('-v, --verbose', 'print every command sent to the device and every reply on stderr')
+    .option('--unbuffered', 'accepted for AOSP compatibility: miflash writes each line as it is produced')
     .option('-w, --wipe', 'with no command: wipe userdata, cache and metadata (as fastboot -w; --yes to skip the question); with update: wipe too')
     .showHelpAfterError('(run miflash --help for usage)')
     .exitOverride();

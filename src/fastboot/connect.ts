@@ -6,10 +6,13 @@ import type { EventSink } from './events.js';
 export interface ConnectOptions {
   timeoutMs?: number;
   onEvent?: EventSink;
+  /** -v: each command and reply, as a line, to this function (src/fastboot/verbose.ts). */
+  verbose?: (line: string) => void;
 }
 
 export async function connectFastboot(spec: DeviceSpec, opts: ConnectOptions = {}): Promise<FastbootClient> {
-  const transport = await openDevice(spec, { timeoutMs: opts.timeoutMs });
+  const opened = await openDevice(spec, { timeoutMs: opts.timeoutMs });
+  const transport = opts.verbose ? (await import('./verbose.js')).verboseTransport(opened, opts.verbose) : opened;
   return new FastbootClient(transport, {
     timeoutMs: opts.timeoutMs,
     onInfo: (message) => opts.onEvent?.({ type: 'info', message }),

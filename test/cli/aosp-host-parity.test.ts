@@ -406,4 +406,14 @@ describe('-w, reboot and flash PARTITION as the AOSP client takes them', () => {
     expect(unset.code).toBe(2);
     expect(unset.stderr).toContain('no image given and ANDROID_PRODUCT_OUT is not set');
   });
+
+  it('-v prints the conversation on stderr (AOSP -v prints its own notes instead); --unbuffered is accepted as AOSP takes it', needs('fastboot'), async () => {
+    const v = await ours(['-v', 'stage', sig]);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stderr).toContain('> getvar:max-download-size\n< OKAY0x');
+    expect(v.stderr).toContain('> download:00000100\n< DATA00000100\n> (256 bytes of data)\n< OKAY\n');
+    const u = await both(['--unbuffered', 'getvar', 'product']);
+    expect(u.oursCode).toBe(0);
+    expect(u.ours).toEqual(u.aosp);
+  });
 });

@@ -14,6 +14,8 @@ export interface GlobalOptions {
   json?: boolean;
   sparseLimit?: string;
   timeout: string;
+  /** -v: print the conversation on stderr. */
+  verbose?: boolean;
 }
 
 export interface DeviceContext {
@@ -55,7 +57,8 @@ export async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Prom
       // Several devices: name the device (a label prefix for people, a field for programs).
       const emit = (e: DeviceEvent) =>
         opts.quietInfo && e.type === 'info' ? undefined : renderer.event(!several ? e : globals.json ? ({ ...e, device: name } as unknown as DeviceEvent) : prefixEvent(e, name));
-      const client = await connectFastboot(spec, { timeoutMs, onEvent: emit });
+      const verbose = globals.verbose ? (line: string) => process.stderr.write(`${several ? `[${name}] ` : ''}${line}\n`) : undefined;
+      const client = await connectFastboot(spec, { timeoutMs, onEvent: emit, ...(verbose ? { verbose } : {}) });
       const print = (line: string, json: Record<string, unknown>) => {
         renderer.stop();
         if (globals.json) process.stdout.write(JSON.stringify(several ? { device: name, ...json } : json) + '\n');
@@ -64,7 +67,7 @@ export async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Prom
       const opened: FastbootClient[] = [client];
       const link = new DeviceLink(client, {
         deviceId: name,
-        reopen: () => connectFastboot(spec, { timeoutMs, onEvent: emit }),
+        reopen: () => connectFastboot(spec, { timeoutMs, onEvent: emit, ...(verbose ? { verbose } : {}) }),
         onEvent: emit,
         onClient: (c) => {
           opened.push(c);
