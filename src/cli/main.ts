@@ -25,6 +25,7 @@ export function buildProgram(): Command {
     .option('--timeout <ms>', 'reply timeout per command in milliseconds', '30000')
     .option('-v, --verbose', 'print every command sent to the device and every reply on stderr')
     .option('--unbuffered', 'accepted for AOSP compatibility: miflash writes each line as it is produced')
+    .option('--set-active [slot]', '(--set-active[=SLOT]) after the command (before a reboot or -w): make SLOT active; no SLOT = the --slot given, else the current slot (as AOSP; alone: only that)')
     .option('-w, --wipe', 'with no command: wipe userdata, cache and metadata (as fastboot -w; --yes to skip the question); with update: wipe too')
     .showHelpAfterError('(run miflash --help for usage)')
     .exitOverride();
@@ -47,6 +48,8 @@ export function expandAospWords(argv: string[], commands: readonly string[]): st
     const wipe = argv.slice(2).some((a) => a === '-w' || a === '--wipe');
     const command = argv.slice(2).find((a) => commands.includes(a));
     if (wipe && command === undefined) return [...argv.slice(0, 2), 'wipe', ...argv.slice(2)];
+    // `fastboot --set-active[=SLOT]` with no command only sets the slot: the hidden `activate` command.
+    if (command === undefined && argv.slice(2).some((a) => a === '--set-active' || a.startsWith('--set-active='))) return [...argv.slice(0, 2), 'activate', ...argv.slice(2)];
     // AOSP runs -w after any command; miflash wipes only with update / flashall, and says so rather than ignoring it.
     if (wipe && !['update', 'flashall', 'wipe', 'help'].includes(command!)) {
       throw new BadInputError(`-w works alone or with update / flashall, not with ${command}`, { hint: `run miflash -w on its own after miflash ${command}` });
@@ -105,7 +108,9 @@ export async function main(argv: string[]): Promise<number> {
   mark('main');
   const program = buildProgram();
   try {
-    const expanded = expandAospWords(argv, program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+    // getopt's optional_argument: `--set-active b` is the option without a value, then the word b (never the slot).
+    const normalised = argv.map((a, i) => (i >= 2 && a === '--set-active' ? '--set-active=' : a));
+    const expanded = expandAospWords(normalised, program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
     await program.parseAsync(hoistCommandOptions(expanded, program));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

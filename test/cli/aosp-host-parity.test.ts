@@ -416,4 +416,30 @@ describe('-w, reboot and flash PARTITION as the AOSP client takes them', () => {
     expect(u.oursCode).toBe(0);
     expect(u.ours).toEqual(u.aosp);
   });
+
+  it('--set-active[=SLOT] as the AOSP client: resolved first (slot-count / current-slot), sent after the command, before a reboot; alone it only switches', needs('fastboot'), async () => {
+    for (const args of [
+      ['--set-active=b', 'flash', 'boot', sig],
+      ['--set-active'],
+      ['--set-active=b'],
+      ['--set-active=a', 'reboot', 'bootloader'],
+      ['--slot', 'b', '--set-active', 'flash', 'boot', sig],
+    ]) {
+      const r = await both(args);
+      expect(r.oursCode, `${args.join(' ')}: ${r.oursErr}`).toBe(0);
+      expect(r.ours, args.join(' ')).toEqual(r.aosp);
+      expect(r.ours.filter((l) => l.startsWith('set_active:'))).toHaveLength(1);
+    }
+    const noValue = await both(['--set-active', 'b']); // getopt: an optional value needs "=", so b is a command
+    expect(noValue.aospCode).not.toBe(0);
+    expect(noValue.oursCode).not.toBe(0);
+    expect(noValue.ours).toEqual([]);
+  });
+
+  it('-w --set-active=b: the slot is switched before the wipe (v35 runs set_active before its WipeTasks; v29 wiped first)', needs('mke2fs', 'mkfs.f2fs'), async () => {
+    const r = await ours(['-w', '--yes', '--set-active=b'], { partitions: { userdata: 64 * 1024 * KiB, metadata: 16 * 1024 * KiB, cache: 16 * 1024 * KiB } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.log.indexOf('set_active:b')).toBeGreaterThan(-1);
+    expect(r.log.indexOf('set_active:b')).toBeLessThan(r.log.indexOf('erase:userdata'));
+  });
 });

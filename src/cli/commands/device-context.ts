@@ -16,7 +16,12 @@ export interface GlobalOptions {
   timeout: string;
   /** -v: print the conversation on stderr. */
   verbose?: boolean;
+  /** --set-active[=SLOT]: '' (or true) = the --slot given, else the current slot. */
+  setActive?: string | boolean;
 }
+
+/** Commands AOSP runs as deferred tasks, after its set_active: the slot is switched before them. */
+const SET_ACTIVE_FIRST = new Set(['reboot', 'reboot-bootloader', 'wipe', 'activate']);
 
 export interface DeviceContext {
   spec: DeviceSpec;
@@ -74,7 +79,16 @@ export async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Prom
         },
       });
       try {
+        // v35 resolves --set-active before any command (its getvars come first on the wire) and sends it after them.
+        const active = globals.setActive === undefined ? undefined : await nextActiveSlot(client, globals.setActive, (cmd.opts() as { slot?: string }).slot);
+        const setActive = async (): Promise<void> => {
+          if (active === undefined) return;
+          const { step } = await import('../../fastboot/events.js');
+          await step(emit, `Setting current slot to '${active}'`, () => link.client.setActive(active).then(() => {}));
+        };
+        if (SET_ACTIVE_FIRST.has(cmd.name())) await setActive();
         await fn({ spec, name, client, link, emit, globals, print });
+        if (!SET_ACTIVE_FIRST.has(cmd.name())) await setActive();
       } finally {
         for (const c of opened) await c.close().catch(() => {});
       }
@@ -82,6 +96,25 @@ export async function forEachDevice(cmd: Command, fn: (d: DeviceContext) => Prom
   } finally {
     renderer.stop();
   }
+}
+
+/**
+ * The slot `--set-active` makes active (v35 FastBootTool::Main): the slot it
+ * names, else the --slot option, else the device's current slot — and
+ * nothing when the device does not say (AOSP then drops --set-active).
+ */
+async function nextActiveSlot(client: FastbootClient, value: string | boolean, slotOption: string | undefined): Promise<string | undefined> {
+  const [{ resolveSlotOption, getvarOrUndefined }, { BadInputError }] = await Promise.all([import('../../fastboot/slots.js'), import('../../errors.js')]);
+  let wanted = typeof value === 'string' ? value : '';
+  if (wanted === '' && slotOption) wanted = slotOption;
+  if (wanted === '') {
+    const current = (await getvarOrUndefined(client, 'current-slot'))?.trim().replace(/^_/, '');
+    if (!current) return undefined;
+    wanted = current;
+  }
+  const slot = await resolveSlotOption(client, wanted);
+  if (slot === 'all' || slot === '') throw new BadInputError(`--set-active: '${wanted}' is not one slot; use a, b or other`);
+  return slot;
 }
 
 async function connectedFallback(err: unknown, timeoutMs: number): Promise<DeviceSpec | undefined> {

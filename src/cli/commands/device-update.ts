@@ -119,7 +119,9 @@ export function registerUpdate(program: Command): void {
     .action(async (zip: string, opts: UpdateOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<GlobalOptions & { wipe?: boolean }>();
       const wipe = Boolean(opts.wipe || globals.wipe);
-      await runAll(zip, await updatePlan(zip, { wipe, skipReboot: Boolean(opts.skipReboot), force: Boolean(opts.force) }), opts, globals);
+      // --set-active before the command is the program's option (AOSP takes options anywhere).
+      const o = opts.setActive === undefined && globals.setActive !== undefined ? { ...opts, setActive: globals.setActive } : opts;
+      await runAll(zip, await updatePlan(zip, { wipe, skipReboot: Boolean(opts.skipReboot), force: Boolean(opts.force) }), o, globals);
     });
 
   const flashall = program
@@ -133,7 +135,8 @@ export function registerUpdate(program: Command): void {
       throw new BadInputError('flashall: ANDROID_PRODUCT_OUT is not set', { hint: 'set it to the product build folder, or use miflash update ZIP' });
     }
     // AOSP: with --slot all, secondary images are not flashed.
-    const o = opts.slot === 'all' ? { ...opts, skipSecondary: true } : opts;
+    const withActive = opts.setActive === undefined && globals.setActive !== undefined ? { ...opts, setActive: globals.setActive } : opts;
+    const o = opts.slot === 'all' ? { ...withActive, skipSecondary: true } : withActive;
     const wipe = Boolean(opts.wipe || globals.wipe);
     await runAll(out, await flashallPlan(out, { wipe, skipReboot: Boolean(opts.skipReboot), force: Boolean(opts.force) }), o, globals);
   });

@@ -42,6 +42,12 @@ export function registerDevice(program: Command): void {
     });
 
   program
+    .command('activate', { hidden: true })
+    .description('what `miflash --set-active[=SLOT]` with no command runs: only the slot switch')
+    .option('--slot <slot>', "the slot --set-active without a value makes active")
+    .action(async (_o: unknown, cmd: Command) => forEachDevice(cmd, async () => {}));
+
+  program
     .command('getvar')
     .description("print a bootloader variable ('all' for every one) as NAME: VALUE")
     .argument('<name>', "variable name, or 'all'")
