@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFastbootEmulator, type FastbootEmulatorOptions } from '../../src/emulator/fastboot/index.js';
+import { emptyImage, MetadataBuilder } from '../../src/lp/index.js';
 import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
 import { needs, peerPath } from '../helpers/peers.js';
 import { execFileSync } from 'node:child_process';
@@ -441,5 +442,35 @@ describe('-w, reboot and flash PARTITION as the AOSP client takes them', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.log.indexOf('set_active:b')).toBeGreaterThan(-1);
     expect(r.log.indexOf('set_active:b')).toBeLessThan(r.log.indexOf('erase:userdata'));
+  });
+
+  it('flash of a partition $ANDROID_PRODUCT_OUT/super_empty.img lists, from the bootloader: refused after is-userspace, as AOSP (FlashTask); --force flashes it', needs('fastboot'), async () => {
+    const out = file('product-out-dynamic');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(out, { recursive: true });
+    const b = MetadataBuilder.create([{ partitionName: 'super', size: 64 * 1024 * KiB, alignment: 1024 * KiB, alignmentOffset: 0, logicalBlockSize: 4096 }], 'super', 65536, 2);
+    for (const p of ['system_a', 'system_b']) b.addPartition(p);
+    writeFileSync(path.join(out, 'super_empty.img'), emptyImage(b.export()));
+    const saved = process.env.ANDROID_PRODUCT_OUT;
+    process.env.ANDROID_PRODUCT_OUT = out;
+    try {
+      const refused = await both(['flash', 'system', sig]);
+      expect(refused.aospCode).not.toBe(0);
+      expect(refused.aospErr).toContain('should be flashed via fastbootd');
+      expect(refused.oursCode).toBe(2);
+      expect(refused.oursErr).toContain('should be flashed via fastbootd');
+      expect(refused.ours).toEqual(refused.aosp);
+      expect(refused.ours.at(-1)).toBe('getvar:is-userspace');
+      const forced = await both(['--force', 'flash', 'system', sig]);
+      expect(forced.oursCode, forced.oursErr).toBe(0);
+      expect(forced.ours).toEqual(forced.aosp);
+      expect(forced.ours).toContain('flash:system_a');
+      const other = await both(['flash', 'boot', sig]);
+      expect(other.ours).toEqual(other.aosp);
+      expect(other.ours).not.toContain('getvar:is-userspace');
+    } finally {
+      if (saved === undefined) delete process.env.ANDROID_PRODUCT_OUT;
+      else process.env.ANDROID_PRODUCT_OUT = saved;
+    }
   });
 });

@@ -107,9 +107,10 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
     .option('--reboot-timeout <seconds>', 'ROM: wait this long for the device after a reboot in the middle of the plan (default 60)')
     .option('--resume', "ROM: skip the flashes this device's journal shows done by an interrupted run of the same ROM (gates re-checked; erase/format/lock/reboot never skipped)")
     .option('--dtb <file>', 'IMAGE: with vendor_boot:RAMDISK, also replace the DTB of the vendor_boot image')
-    .action(async (target: string, image: string | undefined, opts: { slot?: string; disableVerity?: boolean; disableVerification?: boolean; dtb?: string }, cmd: Command) => {
+    .option('--force', 'IMAGE: flash a partition $ANDROID_PRODUCT_OUT/super_empty.img lists as dynamic from the bootloader anyway (AOSP --force)')
+    .action(async (target: string, image: string | undefined, opts: { slot?: string; disableVerity?: boolean; disableVerification?: boolean; dtb?: string; force?: boolean }, cmd: Command) => {
       image ??= await productOutImage(target);
-      await refuseMisplacedOptions(cmd, image === undefined ? ['slot', 'disableVerity', 'disableVerification', 'dtb'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input', 'resume'], image === undefined);
+      await refuseMisplacedOptions(cmd, image === undefined ? ['slot', 'disableVerity', 'disableVerification', 'dtb', 'force'] : ['mode', 'script', 'dryRun', 'rom', 'cache', 'rebootTimeout', 'input', 'resume'], image === undefined);
       if (image === undefined) {
         // One argument: a ROM folder, archive or plan file (src/cli/flash-rom.ts).
         const { flashRom } = await import('../flash-rom.js');
@@ -142,6 +143,7 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
         const { BadInputError } = await import('../../errors.js');
         throw new BadInputError('--dtb: only with flash vendor_boot:RAMDISK FILE (or boot / flash:raw)', { code: 'input.option' });
       }
+      const dynamic = await productOutDynamicPartitions();
       await forEachDevice(cmd, async (d) => {
         const { flashImage } = await import('../../fastboot/flash-image.js');
         await withCtrlC(async (signal) => {
@@ -150,6 +152,7 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
             slot: opts.slot,
             onEvent: d.emit,
             signal,
+            ...(dynamic ? { beforeEach: (name: string) => refuseDynamicInBootloader(d, dynamic, name, Boolean(opts.force)) } : {}),
             copyAvbFooter: true,
             ...(opts.disableVerity ? { disableVerity: true } : {}),
             ...(opts.disableVerification ? { disableVerification: true } : {}),
@@ -296,6 +299,36 @@ async function productOutImage(target: string): Promise<string | undefined> {
   }
   const { join } = await import('node:path');
   return join(out, entry.image);
+}
+
+/**
+ * v35 should_flash_in_userspace without an update zip: the partitions of
+ * $ANDROID_PRODUCT_OUT/super_empty.img, when there is one that reads (AOSP
+ * ignores an unreadable or invalid one); undefined otherwise.
+ */
+async function productOutDynamicPartitions(): Promise<import('../../plan/flashall.js').DynamicPartition[] | undefined> {
+  const out = process.env.ANDROID_PRODUCT_OUT;
+  if (!out) return undefined;
+  const [{ join }, { readLpImage }, { LP_PARTITION_ATTR_SLOT_SUFFIXED }] = await Promise.all([import('node:path'), import('../../lp/file.js'), import('../../lp/format.js')]);
+  try {
+    const { metadata } = await readLpImage(join(out, 'super_empty.img'));
+    return metadata.partitions.map((p) => ({ name: p.name, slotSuffixed: (p.attributes & LP_PARTITION_ATTR_SLOT_SUFFIXED) !== 0 }));
+  } catch {
+    return undefined;
+  }
+}
+
+/** v35 FlashTask: a dynamic partition is flashed only in fastbootd, unless --force. */
+async function refuseDynamicInBootloader(d: DeviceContext, dynamic: import('../../plan/flashall.js').DynamicPartition[], name: string, force: boolean): Promise<void> {
+  const { shouldFlashInUserspace } = await import('../../plan/flashall.js');
+  if (!shouldFlashInUserspace(dynamic, name)) return;
+  // AOSP tests is-userspace before --force (so asks it even with --force).
+  if ((await d.link.isUserspace()) || force) return;
+  const { BadInputError } = await import('../../errors.js');
+  throw new BadInputError(`'${name}' is a dynamic partition ($ANDROID_PRODUCT_OUT/super_empty.img lists it) and should be flashed via fastbootd`, {
+    code: 'input.dynamic-partition',
+    hint: 'run miflash reboot fastboot and try again; to overwrite a fixed partition of that name on purpose, add --force',
+  });
 }
 
 /**
