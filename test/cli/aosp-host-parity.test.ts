@@ -473,4 +473,16 @@ describe('-w, reboot and flash PARTITION as the AOSP client takes them', () => {
       else process.env.ANDROID_PRODUCT_OUT = saved;
     }
   });
+
+  it('reboot-recovery and reboot-fastboot, the AOSP command words', needs('fastboot'), async () => {
+    const rec = await both(['reboot-recovery']);
+    expect(rec.oursCode).toBe(0);
+    expect(rec.ours).toEqual(rec.aosp);
+    expect(rec.ours).toEqual(['reboot-recovery']);
+    // As `reboot fastboot` (fastboot-parity.test.ts): v35 asks is-userspace first and miflash checks the serial number.
+    const fb = await both(['reboot-fastboot']);
+    expect(fb.oursCode, fb.oursErr).toBe(0);
+    expect(fb.aosp).toEqual(['reboot-fastboot', 'getvar:is-userspace']);
+    expect(fb.ours).toEqual(['getvar:is-userspace', 'getvar:serialno', 'reboot-fastboot', 'getvar:serialno', 'getvar:is-userspace']);
+  });
 });

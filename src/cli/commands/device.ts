@@ -193,6 +193,16 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
     .action(async (_o: unknown, cmd: Command) => reboot(cmd, 'bootloader'));
 
   program
+    .command('reboot-recovery')
+    .description('reboot into recovery (same as reboot recovery)')
+    .action(async (_o: unknown, cmd: Command) => reboot(cmd, 'recovery'));
+
+  program
+    .command('reboot-fastboot')
+    .description('reboot into userspace fastboot (fastbootd) and follow the device there (same as reboot fastboot)')
+    .action(async (_o: unknown, cmd: Command) => reboot(cmd, 'fastboot'));
+
+  program
     .command('set-active')
     .alias('set_active')
     .description('make SLOT (a, b or other) the active slot')
