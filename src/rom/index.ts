@@ -1,7 +1,7 @@
 // Public API of the ROM library: open a package, read its side-car files, and
 // turn its flash scripts into typed plans. Pure: no device code.
 export { openRom, readAndroidInfoFromZip, type Rom, type RomScript, type OpenRomOptions } from './rom.js';
-export { parseScript, mergeTwin, opSignature, touchesUserData, ScriptParseError, modeFromName, type ParseOptions } from './script/index.js';
+export { parseScript, mergeTwin, opSignature, touchesUserData, ScriptInterpretError, modeFromName, type ParseOptions } from './script/index.js';
 export { planForRom, selectScript, MODE_VARIANTS, type RomMode, type PlanForRomOptions } from './plan-for-rom.js';
 export {
   parseMisc,

@@ -71,7 +71,6 @@ async function parseFile(rom: Rom, s: RomScript, inputs?: readonly string[]): Pr
       listRomFiles: () => (files ??= listFiles(rom.root)),
       file: s.name,
       dialect: s.dialect,
-      ...(rom.antiVersion !== undefined ? { antiVersion: rom.antiVersion } : {}),
       folderName: basename(rom.root),
       readRomText: (file: string) => readSmallText(rom.root, file),
     },

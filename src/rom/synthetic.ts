@@ -112,7 +112,10 @@ export async function buildSyntheticRom(dir: string, opts: SyntheticRomOptions):
     const name = m![1]!;
     await copyFile(join(fixtures, f), join(root, name));
     scripts.push(name);
-    const plan = parseScript(await readFile(join(root, name), 'utf8'), { file: name, dialect: name.endsWith('.sh') ? 'sh' : 'bat', folderName: 'synthetic' });
+    const text = await readFile(join(root, name), 'utf8');
+    // A .bat's `if exist images\X` takes the branch the ROM has: the synthetic ROM has every image its scripts name.
+    const named = [...new Set([...text.matchAll(/images[\\/]([\w.-]+)/g)].map((x) => `images/${x[1]}`))];
+    const plan = parseScript(text, { file: name, dialect: name.endsWith('.sh') ? 'sh' : 'bat', folderName: 'synthetic', listRomFiles: () => named });
     for (const s of plan.steps) {
       if (s.foreign) continue;
       if (s.kind === 'gate.product') product ??= s.products[0];

@@ -2,27 +2,28 @@
 import { checksOf, productMatchWarnings } from '../../plan/checks.js';
 import { toolBox } from './tools/index.js';
 import { FlashPlanSchema, isDeviceOp, type FlashPlan, type PlanStep } from '../../plan/schema.js';
-import { modeFromName, splitLines } from './common.js';
-import { parseBat } from './bat.js';
+import { modeFromName } from './common.js';
+import { planBatScript } from './bat/index.js';
 import { planShScript } from './sh/index.js';
 import type { ParseOptions } from './types.js';
 
-export { ScriptParseError, modeFromName } from './common.js';
+export { modeFromName } from './common.js';
+export { ScriptInterpretError } from './interp/engine.js';
 export type { ParseOptions } from './types.js';
 
-/** Parse one flash script. Throws ScriptParseError (exit 2) naming file:line:text for any line it does not accept. */
+/** Interpret one flash script into a plan. Throws ScriptInterpretError (exit 2) naming file, line and construct for anything it does not interpret. */
 export function parseScript(text: string, opts: ParseOptions): FlashPlan {
-  const lines = splitLines(text);
+  const common = {
+    file: opts.file,
+    ...(opts.readRomText ? { readRomText: opts.readRomText } : {}),
+    ...(opts.listRomFiles ? { listRomFiles: opts.listRomFiles } : {}),
+    ...(opts.inputs ? { inputs: opts.inputs } : {}),
+    ...(opts.limits ? { limits: opts.limits } : {}),
+  };
   const parsed =
     opts.dialect === 'sh'
-      ? planShScript(text, {
-          file: opts.file,
-          ...(opts.readRomText ? { readRomText: opts.readRomText } : {}),
-          ...(opts.listRomFiles ? { listRomFiles: opts.listRomFiles } : {}),
-          ...(opts.inputs ? { inputs: opts.inputs } : {}),
-          ...(opts.limits ? { limits: opts.limits } : {}),
-        })
-      : parseBat(text, lines, opts);
+      ? planShScript(text, common)
+      : planBatScript(text, { ...common, ...(opts.folderName !== undefined ? { folderName: opts.folderName } : {}) });
   const mode = modeFromName(opts.file);
   const warnings = [...parsed.warnings, ...productMatchWarnings(parsed.steps, parsed.shell, toolBox)];
   if (mode === 'keep-data') {

@@ -4,9 +4,7 @@ export interface ParseOptions {
   /** Name used in error messages and in plan.source.script. */
   file: string;
   dialect: 'sh' | 'bat';
-  /** images/anti_version.txt value when the ROM has one (undefined = file missing → 0, as the vendor does). */
-  antiVersion?: number;
-  /** Last component of the ROM folder, for the MIUI 8 .bat product rule (B7). Default: the script's folder name. */
+  /** Last component of the ROM folder: what a .bat's %cd% and %~dp0 end in (MIUI 8 scripts pick the product by it). Default "ROM". */
   folderName?: string;
   /**
    * Reads a small text file of the ROM (path relative to the ROM root, e.g. images/security_patch_level.txt);

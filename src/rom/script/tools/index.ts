@@ -5,6 +5,7 @@
 import { UnsupportedToolError } from './errors.js';
 import { awk } from './awk.js';
 import { cat } from './cat.js';
+import { CMD_TOOLS } from './cmd.js';
 import { cut } from './cut.js';
 import { date } from './date.js';
 import { expr } from './expr.js';
@@ -44,6 +45,8 @@ const TOOLS: Record<string, Tool> = {
   wc,
   test: (argv, stdin, ctx) => (ctx.shell === 'bash' ? testBash : testDash)(argv, stdin, ctx),
   '[': (argv, stdin, ctx) => (ctx.shell === 'bash' ? testBash : testDash)(argv, stdin, ctx),
+  // cmd.exe's if / for /f / find for the .bat front end (names with `/`: no script can call them by name).
+  ...CMD_TOOLS,
 };
 
 /** Whether `name` is a text tool miflash implements. */
