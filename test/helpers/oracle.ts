@@ -145,3 +145,46 @@ export function walkPlan(plan: FlashPlan, root: string, c: OracleCase): Observed
   if (s.kind === 'exit') return { ops, end: s.status === 0 ? 'end' : `exit ${s.status}` };
   return { ops, end: `refuse: ${s.kind === 'gate.unknown' ? s.reason : s.kind}` };
 }
+
+// ---- model devices (shared by the shell oracle and the .bat twin test) ----
+
+const ABSENT = Symbol('absent');
+type Candidate = string | typeof ABSENT;
+
+function candidates(name: string, product: string): Candidate[] {
+  if (name === 'product') return [product, 'otherdev'];
+  if (name === 'anti' || name === 'rollback_ver') return ['1', '9', ABSENT];
+  if (name === 'crc') return ['1', '0', ABSENT];
+  if (name.startsWith('partition-type:')) return ['raw', 'ext4', ABSENT];
+  if (name === 'secure' || name === 'unlocked' || name === 'is-userspace') return ['yes', 'no'];
+  if (/hw|revision/i.test(name)) return ['5', '1', ABSENT];
+  if (/patch|spl/i.test(name)) return ['2024-01-05', '2025-12-01', ABSENT];
+  return ['1', '0', ABSENT];
+}
+
+/** The product a script checks for (its first `product: NAME` pattern). */
+export function productOf(text: string): string {
+  const m = /product: \*?([A-Za-z0-9_-]+)/.exec(text) ?? /grep -q "([A-Za-z0-9_-]+)"/.exec(text);
+  return m?.[1] ?? 'generic';
+}
+
+/** The base device passes every check; each variant changes one answer. */
+export function devices(vars: string[], product: string, deviceInfo: boolean): ModelDevice[] {
+  const info = ['Device unlocked: true', 'Device critical unlocked: true'];
+  const base: Record<string, string> = {};
+  for (const v of vars) {
+    const c = candidates(v, product)[0]!;
+    if (c !== ABSENT) base[v] = c;
+  }
+  const out: ModelDevice[] = [{ vars: base, deviceInfo: info }];
+  for (const v of vars) {
+    for (const c of candidates(v, product).slice(1)) {
+      const vs = { ...base };
+      if (c === ABSENT) delete vs[v];
+      else vs[v] = c;
+      out.push({ vars: vs, deviceInfo: info });
+    }
+  }
+  if (deviceInfo) out.push({ vars: base, deviceInfo: ['Device unlocked: false', 'Device critical unlocked: false'] });
+  return out;
+}

@@ -11,9 +11,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ScriptInterpretError } from '../../../src/rom/script/interp/engine.js';
 import { parseScript } from '../../../src/rom/script/index.js';
-import type { ModelDevice } from '../../../src/plan/simulate.js';
 import { REPO_ROOT } from '../../helpers/emulator.js';
-import { failurePoints, planIn, romFolder, runUnderShell, walkPlan, type OracleCase } from '../../helpers/oracle.js';
+import { devices, failurePoints, planIn, productOf, romFolder, runUnderShell, walkPlan, type OracleCase } from '../../helpers/oracle.js';
 import { needs } from '../../helpers/peers.js';
 
 const CORPUS = path.join(REPO_ROOT, 'fixtures/corpus');
@@ -42,46 +41,6 @@ const FILES: Record<string, Array<Record<string, string>>> = {
   'xiaomi-liuqin-hyperos2-flash_all_except_storage.sh': [{ 'images/anti_version.txt': '3\n' }],
   'v7a-security-patch-flash_all.sh': [{ 'images/security_patch_level.txt': '2024-05-01\n' }, {}],
 };
-
-const ABSENT = Symbol('absent');
-type Candidate = string | typeof ABSENT;
-
-function candidates(name: string, product: string): Candidate[] {
-  if (name === 'product') return [product, 'otherdev'];
-  if (name === 'anti' || name === 'rollback_ver') return ['1', '9', ABSENT];
-  if (name === 'crc') return ['1', '0', ABSENT];
-  if (name.startsWith('partition-type:')) return ['raw', 'ext4', ABSENT];
-  if (name === 'secure' || name === 'unlocked' || name === 'is-userspace') return ['yes', 'no'];
-  if (/hw|revision/i.test(name)) return ['5', '1', ABSENT];
-  if (/patch|spl/i.test(name)) return ['2024-01-05', '2025-12-01', ABSENT];
-  return ['1', '0', ABSENT];
-}
-
-function productOf(text: string): string {
-  const m = /product: \*?([A-Za-z0-9_-]+)/.exec(text) ?? /grep -q "([A-Za-z0-9_-]+)"/.exec(text);
-  return m?.[1] ?? 'generic';
-}
-
-/** The base device passes every check; each variant changes one answer. */
-function devices(vars: string[], product: string, deviceInfo: boolean): ModelDevice[] {
-  const info = ['Device unlocked: true', 'Device critical unlocked: true'];
-  const base: Record<string, string> = {};
-  for (const v of vars) {
-    const c = candidates(v, product)[0]!;
-    if (c !== ABSENT) base[v] = c;
-  }
-  const out: ModelDevice[] = [{ vars: base, deviceInfo: info }];
-  for (const v of vars) {
-    for (const c of candidates(v, product).slice(1)) {
-      const vs = { ...base };
-      if (c === ABSENT) delete vs[v];
-      else vs[v] = c;
-      out.push({ vars: vs, deviceInfo: info });
-    }
-  }
-  if (deviceInfo) out.push({ vars: base, deviceInfo: ['Device unlocked: false', 'Device critical unlocked: false'] });
-  return out;
-}
 
 const scripts = [
   ...readdirSync(CORPUS)
