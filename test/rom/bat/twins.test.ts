@@ -74,19 +74,19 @@ describe('.bat twins perform the .sh twin\'s device operations on every model de
         const rom = romFolder(path.join(dir, `${base}.sh`), files);
         try {
           for (const inputs of INPUTS[base] ?? [[]]) {
-          const sh = plan(rom.root, dir, `${base}.sh`, inputs);
-          const bat = plan(rom.root, dir, `${base}.bat`, inputs);
-          const vars = [...new Set([...getvars(sh), ...getvars(bat)])];
-          const info = [sh, bat].some((p) => p.steps.some((s) => s.kind === 'query' && s.query.kind === 'oem-device-info'));
-          for (const device of devices(vars, productOf(shText), info)) {
-            const a = walkPlan(sh, rom.root, { device, inputs });
-            const b = walkPlan(bat, rom.root, { device, inputs });
-            const where = `${base} inputs=${JSON.stringify(inputs)} files=${JSON.stringify(Object.keys(files))} device=${JSON.stringify(device.vars)}`;
-            const want = DISAGREE[base]?.(device, a.ops) ?? a.ops;
-            expect(b.ops, where).toEqual(want);
-            expect(endKind(b.end), where).toBe(endKind(a.end));
-            compared++;
-          }
+            const sh = plan(rom.root, dir, `${base}.sh`, inputs);
+            const bat = plan(rom.root, dir, `${base}.bat`, inputs);
+            const vars = [...new Set([...getvars(sh), ...getvars(bat)])];
+            const info = [sh, bat].some((p) => p.steps.some((s) => s.kind === 'query' && s.query.kind === 'oem-device-info'));
+            for (const device of devices(vars, productOf(shText), info)) {
+              const a = walkPlan(sh, rom.root, { device, inputs });
+              const b = walkPlan(bat, rom.root, { device, inputs });
+              const where = `${base} inputs=${JSON.stringify(inputs)} files=${JSON.stringify(Object.keys(files))} device=${JSON.stringify(device.vars)}`;
+              const want = DISAGREE[base]?.(device, a.ops) ?? a.ops;
+              expect(b.ops, where).toEqual(want);
+              expect(endKind(b.end), where).toBe(endKind(a.end));
+              compared++;
+            }
           }
         } finally {
           rom.done();

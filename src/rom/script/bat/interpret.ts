@@ -1100,7 +1100,6 @@ class Bat {
 /** Get-Date forms: `(Get-Date [-Date] 'D').ToString('F')`, `Get-Date [-Date] 'D' -Format 'F'`, `... -UFormat %s`, optionally cast with [int]/[long]/[int64]. */
 export function getDateConversion(script: string): { date: string; format: string } | undefined {
   let s = script.trim().replace(/^\[(?:int|long|int64|double|string)\]\s*/i, '');
-  s = s.replace(/^\((.*)\)$/s, '$1').trim();
   const arg = `'([^']*)'|"([^"]*)"|([^\\s'"()]+)`;
   const dateArg = new RegExp(`^Get-Date\\s+(?:-Date\\s+)?(?:${arg})`, 'i');
   const toString = new RegExp(`^\\(\\s*Get-Date\\s+(?:-Date\\s+)?(?:${arg})\\s*\\)\\.ToString\\(\\s*(?:'([^']*)'|"([^"]*)")\\s*\\)$`, 'i');
@@ -1109,6 +1108,8 @@ export function getDateConversion(script: string): { date: string; format: strin
     const f = netFormat(m1[4] ?? m1[5] ?? '');
     return f === undefined ? undefined : { date: m1[1] ?? m1[2] ?? m1[3] ?? '', format: f };
   }
+  // `[int](Get-Date 'D' -UFormat %s)`: the parenthesised pipeline.
+  if (/^\(.*\)$/s.test(s)) s = s.slice(1, -1).trim();
   const m2 = dateArg.exec(s);
   if (!m2) return undefined;
   const date = m2[1] ?? m2[2] ?? m2[3] ?? '';

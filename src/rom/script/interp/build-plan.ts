@@ -51,7 +51,7 @@ function exitMessage(events: PathEvent[]): { text?: string; keys: Set<string> } 
 }
 
 /** One path as nodes with the decisions before each. */
-function walk(run: RunRecord, nodes: Map<string, Node>, atoms: Map<string, Pred>): { occ: Occurrence[]; full: Conj } {
+function walk(run: RunRecord, nodes: Map<string, Node>, atoms: Map<string, Pred>, lookedAt: ReadonlySet<string>): { occ: Occurrence[]; full: Conj } {
   const conj: Conj = new Map();
   const occ: Occurrence[] = [];
   const message = run.terminal.type === 'exit' && run.terminal.status !== 0 ? exitMessage(run.events) : { keys: new Set<string>() };
@@ -75,14 +75,12 @@ function walk(run: RunRecord, nodes: Map<string, Node>, atoms: Map<string, Pred>
       case 'sleep':
         add({ kind: 'sleep', key: `s ${e.key}`, ev: e });
         break;
-      case 'check': {
-        // Looked at later on this path? Then it is a gate or a condition, not an ignored check.
-        const t = JSON.stringify(e.status);
-        const later = run.events.slice(run.events.indexOf(e) + 1);
-        const seen = later.some((d) => d.type === 'decide' && d.pred !== undefined && JSON.stringify(d.pred).includes(t));
-        if (!seen) add({ kind: 'ignored', key: `i ${e.key}`, status: e.status, loc: e.loc });
+      case 'check':
+        // Looked at later on some path? Then it is a gate or a condition, not an ignored check. (On a path that
+        // never looks, "ignored" could only be said under conditions read after the check: cmd's
+        // `B && if %errorlevel% ...` reads A's status, expanded before B runs, only when B succeeds.)
+        if (!lookedAt.has(e.key)) add({ kind: 'ignored', key: `i ${e.key}`, status: e.status, loc: e.loc });
         break;
-      }
       case 'print':
         if (e.text.kind === 'lit' && e.stream === 'stdout' && !message.keys.has(e.key)) {
           const text = e.text.value.replace(/\n$/, '');
@@ -231,7 +229,15 @@ function renameQueries<T extends Term | Pred>(x: T, ids: Map<string, string>): T
 export function buildPlan(x: Exploration, file: string): BuiltScript {
   const nodes = new Map<string, Node>();
   const atoms = new Map<string, Pred>();
-  const walked = x.paths.map((r) => walk(r, nodes, atoms));
+  const lookedAt = new Set<string>();
+  for (const run of x.paths) {
+    run.events.forEach((e, i) => {
+      if (e.type !== 'check') return;
+      const t = JSON.stringify(e.status);
+      if (run.events.slice(i + 1).some((d) => d.type === 'decide' && d.pred !== undefined && JSON.stringify(d.pred).includes(t))) lookedAt.add(e.key);
+    });
+  }
+  const walked = x.paths.map((r) => walk(r, nodes, atoms, lookedAt));
   const tree = decisionTree(x.paths);
   // A script none of whose paths gets past an unsupported construct is refused outright.
   if (x.paths.length > 0 && x.paths.every((r) => r.terminal.type === 'refuse')) {
