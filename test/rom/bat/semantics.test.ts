@@ -150,6 +150,10 @@ describe('paths, input, set /a, loops and limits', () => {
     expect(run(p).ops).toEqual(['flash a images/a.img', 'flash b images/b.img', 'flash c images/c.img']);
     expect(() => plan('fastboot %* flash a %~dp0..\\a.img\n')).toThrow(/outside the ROM folder/);
   });
+  it('a ROM folder whose name has blanks or cmd specials still maps unquoted %~dp0 paths into the ROM', () => {
+    const p = parseScript('fastboot %* flash boot %~dp0images\\boot.img\nfastboot %* oem %cd:~3%\n', { file: 'flash_all.bat', dialect: 'bat', folderName: 'my rom (1)&x' });
+    expect(run(p).ops).toEqual(['flash boot images/boot.img', 'oem my_rom__1__x']);
+  });
   it('`if exist` looks at the ROM; if /i compares without case', () => {
     const p = plan(lines('if exist "%~dp0images\\x.img" (fastboot %* flash x %~dp0images\\x.img) else (fastboot %* erase x)', 'if /i "ABC"=="abc" fastboot %* erase ci', 'if "ABC"=="abc" fastboot %* erase cs'), { files: ['images/x.img'] });
     expect(run(p).ops).toEqual(['flash x images/x.img', 'erase ci']);

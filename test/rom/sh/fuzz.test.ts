@@ -1,6 +1,7 @@
 // 10 000 generated scripts never crash the interpreter: mutations of the
 // corpus and variant scripts, and random scripts from a small shell grammar
 // (loops, functions, recursion, pipelines, device checks, here-documents, ...).
+// test/rom/bat/fuzz.test.ts does the same for .bat scripts.
 // Each yields a valid plan or a typed error (exit code 2) — never a TypeError,
 // a RangeError, a hang or runaway memory: the engine's bounds (paths, steps,
 // call depth, value size, events) stop every script.
@@ -12,25 +13,7 @@ import { FlashPlanSchema } from '../../../src/plan/schema.js';
 import { parseScript } from '../../../src/rom/script/index.js';
 import { REPO_ROOT } from '../../helpers/emulator.js';
 
-const TOTAL = Number(process.env.MIFLASH_FUZZ_SCRIPTS ?? 10_000);
-/** Tighter bounds than the defaults keep the test's run time modest; the mechanism is the same. */
-const LIMITS = { maxPaths: 48, maxRuns: 96, maxSteps: 4000, maxDepth: 24, maxTermBytes: 1 << 16, maxEvents: 2000 };
-
-function prng(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x1_0000_0000;
-  };
-  return {
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(a: readonly T[]): T => a[Math.floor(next() * a.length)]!,
-    chance: (p: number) => next() < p,
-  };
-}
-type Rand = ReturnType<typeof prng>;
+import { LIMITS, TOTAL, prng, type Rand } from '../../helpers/fuzz.js';
 
 const SOURCES = [
   ...readdirSync(path.join(REPO_ROOT, 'fixtures/corpus'))

@@ -20,7 +20,10 @@ export interface BatPlanOptions {
 
 export function planBatScript(text: string, opts: BatPlanOptions): ParsedScript {
   checkLabels(text, opts.file);
-  const folderName = opts.folderName && !/[\\/:]/.test(opts.folderName) ? opts.folderName : 'ROM';
+  // The folder's name as %cd% / %~dp0 end in it. Characters cmd would split or expand an unquoted path at (blanks,
+  // & ( ) ^ % ! , ; = quotes) become _: the vendor scripts use %~dp0 unquoted, and a copy of the ROM in
+  // "rom (1)" must not make them fail here (on Windows they would).
+  const folderName = opts.folderName && !/[\\/:]/.test(opts.folderName) ? opts.folderName.replace(/[\s&()^%!,;="'<>|]/g, '_') : 'ROM';
   const exploration = explore((engine) => interpretBat(text, engine, { file: opts.file, folderName }), {
     file: opts.file,
     tools: toolBox,

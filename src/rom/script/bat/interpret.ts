@@ -12,7 +12,7 @@
 // The script runs as if double-clicked in the ROM folder: %~dp0 and %cd% are
 // C:\<ROM folder name>\, with no arguments (%* and %1..%9 are empty).
 import { concat, isLit, lit, type Term } from '../../../plan/predicate.js';
-import type { Engine, Loc } from '../interp/engine.js';
+import { Inconclusive, PathEnd, ScriptInterpretError, type Engine, type Loc } from '../interp/engine.js';
 import { cmdNumber, ForOptionsError, forFRuns, parseForOptions, type ForFOptions } from '../tools/cmd.js';
 import { BatSyntaxError, parseStatement, splitArgs, VENDOR_MARK, type BatCmd, type Redir } from './parse.js';
 
@@ -23,6 +23,8 @@ export interface BatOptions {
 }
 
 const MAX_LOOP = 10_000;
+/** How far a probe of an operation's failure side looks (statements) before leaving it to a full run. */
+const PROBE_STATEMENTS = 8;
 /** Device answers pasted into a line are private-use characters U+E000.. (one per answer). */
 const SYM_BASE = 0xe000;
 const SYM_MAX = 0xf8fe - SYM_BASE;
@@ -60,6 +62,8 @@ interface Io {
 interface Frame {
   /** %0..%9 as written (quotes kept); %0 of a call is the label. */
   args: string[];
+  /** The script's own frame (not a `call :label`). */
+  top?: boolean;
   /** setlocal depth when the frame began: its own setlocals end with it. */
   scopeBase: number;
 }
@@ -68,6 +72,19 @@ interface Scope {
   vars: Map<string, Term>;
   delayed: boolean;
   cwd: string;
+}
+
+/** The interpreter's state before a statement, for a probe of an operation's failure side. */
+interface Snapshot {
+  vars: Map<string, Term>;
+  delayed: boolean;
+  cwd: string;
+  scopes: Scope[];
+  dirStack: string[];
+  errorlevel: Term;
+  echoOn: boolean;
+  forVars: Map<string, Term>;
+  visits: Map<number, number>;
 }
 
 export function interpretBat(text: string, engine: Engine, opts: BatOptions): void {
@@ -99,9 +116,11 @@ class Bat {
   private echoOn = true;
   private readonly syms: Term[] = [];
   private forVars = new Map<string, Term>();
-  private readonly visits = new Map<number, number>();
+  private visits = new Map<number, number>();
   private readonly root: string;
   private readonly terminal: Io = { stdin: lit(''), out: new Sink('stdout'), err: new Sink('stderr') };
+  /** Statements a probe has run. */
+  private probed = 0;
   /** > 0 inside a for /f command or a pipe side (a child cmd: no batch context). */
   private child = 0;
 
@@ -109,13 +128,15 @@ class Bat {
     private readonly e: Engine,
     private readonly opts: BatOptions,
     private readonly lines: string[],
+    /** A probe of an operation's failure side (see runFrame). */
+    private readonly probing = false,
   ) {
     this.root = `C:\\${opts.folderName}`;
   }
 
   run(): void {
     try {
-      this.runFrame(0, { args: [`"${this.root}\\${this.scriptName()}"`], scopeBase: 0 });
+      this.runFrame(0, { args: [`"${this.root}\\${this.scriptName()}"`], scopeBase: 0, top: true });
     } catch (x) {
       if (x instanceof ExitSignal) this.e.exit(this.codeOf(x.code, x.loc), x.loc, x.node);
       throw x;
@@ -459,6 +480,8 @@ class Bat {
         continue;
       }
       const loc = this.loc(pos + 1);
+      // A probe looks a few statements ahead; a script that carries on longer is left to a full failure run.
+      if (this.probing && ++this.probed > PROBE_STATEMENTS) throw new Inconclusive();
       let cursor = pos;
       let parsed: { cmd: BatCmd; lastLine: number };
       try {
@@ -475,8 +498,13 @@ class Bat {
         throw err;
       }
       const next = parsed.lastLine;
+      // A statement that runs a device operation: look at once at what the script does when the operation fails
+      // (usually `|| echo M && exit /b 1` on the same line), so the explorer need not re-run the whole script for it.
+      const before = !this.probing && this.child === 0 ? this.snapshot() : undefined;
+      const mark = this.e.mark();
       const seen = this.visits.get(pos) ?? 0;
       this.visits.set(pos, seen + 1);
+      let jump: GotoSignal | undefined;
       try {
         const go = () => {
           const status = this.exec(parsed.cmd, this.terminal, frame);
@@ -488,13 +516,70 @@ class Bat {
         else this.e.inFrame(`goto${pos + 1}#${seen}`, loc, go);
       } catch (x) {
         if (!(x instanceof GotoSignal)) throw x;
-        if (x.label === 'EOF') return;
-        const target = this.findLabel(x.label, next);
-        if (target === undefined) return this.e.refuse(x.loc, x.loc.text, `goto ${x.label.toLowerCase()}: the script has no such label`);
+        jump = x;
+      }
+      if (before) for (const op of this.e.unprobedOpsSince(mark)) this.probeFailure(op, pos, frame, before);
+      if (jump) {
+        if (jump.label === 'EOF') return;
+        const target = this.findLabel(jump.label, next);
+        if (target === undefined) return this.e.refuse(jump.loc, jump.loc.text, `goto ${jump.label.toLowerCase()}: the script has no such label`);
         pos = target + 1;
         continue;
       }
       pos = next;
+    }
+  }
+
+  private snapshot(): Snapshot {
+    return {
+      vars: new Map(this.vars),
+      delayed: this.delayed,
+      cwd: this.cwd,
+      scopes: this.scopes.map((x) => ({ ...x, vars: new Map(x.vars) })),
+      dirStack: [...this.dirStack],
+      errorlevel: this.errorlevel,
+      echoOn: this.echoOn,
+      forVars: new Map(this.forVars),
+      visits: new Map(this.visits),
+    };
+  }
+
+  private restore(s: Snapshot): void {
+    this.vars = new Map(s.vars);
+    this.delayed = s.delayed;
+    this.cwd = s.cwd;
+    this.scopes = s.scopes.map((x) => ({ ...x, vars: new Map(x.vars) }));
+    this.dirStack = [...s.dirStack];
+    this.errorlevel = s.errorlevel;
+    this.echoOn = s.echoOn;
+    this.forVars = new Map(s.forVars);
+    this.visits = new Map(s.visits);
+  }
+
+  /** Re-runs the statement at `pos` and what follows with operation `op` failing, on a probe engine. */
+  private probeFailure(op: string, pos: number, frame: Frame, before: Snapshot): void {
+    const child = this.e.probe(op);
+    const bat = new Bat(child, this.opts, this.lines, true);
+    bat.restore(before);
+    child.setResolveFile((arg) => bat.resolveFile(arg));
+    try {
+      bat.runFrame(pos, frame);
+      child.concludeProbe(op, {});
+    } catch (x) {
+      if (x instanceof ExitSignal) {
+        // `exit /b` inside a call only returns: what the caller does next is not known here.
+        if (!x.all && !frame.top) return child.concludeProbe(op, {});
+        let code: number;
+        try {
+          code = bat.codeOf(x.code, x.loc);
+        } catch (y) {
+          if (y instanceof Inconclusive) return child.concludeProbe(op, {});
+          throw y;
+        }
+        child.concludeProbe(op, { exit: code });
+      } else if (x instanceof PathEnd) child.concludeProbe(op, { refused: x.terminal.type === 'refuse' });
+      else if (x instanceof Inconclusive || x instanceof GotoSignal || x instanceof ScriptInterpretError) child.concludeProbe(op, {});
+      else throw x;
     }
   }
 
@@ -953,7 +1038,7 @@ class Bat {
     const name = this.literal(target.slice(1), loc, 'a call label').toUpperCase();
     const at = this.findLabel(name, c.line);
     if (at === undefined) return this.e.refuse(loc, loc.text, `call :${name.toLowerCase()}: the script has no such label`);
-    const sub: Frame = { args: [target, ...words.slice(1)], scopeBase: this.scopes.length };
+    const sub: Frame = { args: [target, ...words.slice(1)], scopeBase: this.scopes.length, top: false };
     const savedFor = this.forVars;
     try {
       this.e.inFrame(`call${this.node(c)}`, loc, () => this.runFrame(at + 1, sub));
