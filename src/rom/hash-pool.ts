@@ -1,5 +1,5 @@
 // Image digests (hash.ts) in worker threads, one job per worker at a time, as
-// many workers as cores (at most 4): several images are checked in parallel
+// many workers as cores but at most MAX_HASH_WORKERS: several images are checked in parallel
 // with each other, and an archive's files are hashed while it is extracted
 // without slowing the extraction's own thread. Workers start on first use, are
 // shared by the whole process and never keep it alive while idle.
@@ -58,6 +58,11 @@ export class HashPool {
   private readonly rings: Uint8Array[] = [];
 
   constructor(private readonly size = defaultSize()) {}
+
+  /** Workers (or in-thread lanes) started and not stopped. */
+  get workers(): number {
+    return this.lanes.length;
+  }
 
   /** Digest of a file read by a worker. Jobs start in submission order as workers free up. */
   digestFile(path: string, opts: FileJobOptions = {}): Promise<FileDigest> {
@@ -307,7 +312,17 @@ function inlineLane(onMessage: (l: Lane, m: FromWorker) => void): Lane {
 
 const shared = new Map<number, HashPool>();
 
-/** The process-wide pool of `size` workers (default: one per core, at most 4). */
+/**
+ * Workers the shared pool may start, whatever the core count. Each costs ~10 MiB
+ * of RSS (its own V8 isolate and Node environment; resourceLimits do not shrink
+ * that), and miflash's peak RSS budget is 96 MiB: with 4 workers (a 4-core
+ * machine) the preflight of the bench ROM peaked at 114.6 MiB, with 2 at 94 MiB.
+ * Two keep the long MD5 of the biggest image on one core and everything else on
+ * the other, which is what a ROM's preflight time is made of (preflight.ts).
+ */
+export const MAX_HASH_WORKERS = 2;
+
+/** The process-wide pool of `size` workers (default: one per core, at most MAX_HASH_WORKERS). */
 export function hashPool(size = defaultSize()): HashPool {
   let pool = shared.get(size);
   if (!pool) shared.set(size, (pool = new HashPool(size)));
@@ -315,5 +330,5 @@ export function hashPool(size = defaultSize()): HashPool {
 }
 
 function defaultSize(): number {
-  return Math.max(1, Math.min(availableParallelism(), 4));
+  return Math.max(1, Math.min(availableParallelism(), MAX_HASH_WORKERS));
 }
