@@ -42,7 +42,7 @@ export interface FlashImageOptions {
    * partition's size, the footer at the end. Off unless asked for: the CLI's
    * `flash` asks; plans and update zips keep the v29 behaviour for now.
    */
-  copyAvbFooter?: boolean;
+  copyAvbFooter?: boolean | ((name: string) => boolean);
   /** --disable-verity: set vbmeta flag 0x01 (v35 flash_buf). */
   disableVerity?: boolean;
   /** --disable-verification: set vbmeta flag 0x02. */
@@ -154,7 +154,8 @@ async function rewriteWhole(
 ): Promise<Payload> {
   const size = payload.size;
   let out = payload;
-  const footer = logical || !opts.copyAvbFooter ? undefined : await readAvbFooter(imagePath, size);
+  const copy = typeof opts.copyAvbFooter === 'function' ? opts.copyAvbFooter(name) : Boolean(opts.copyAvbFooter);
+  const footer = logical || !copy ? undefined : await readAvbFooter(imagePath, size);
   if (footer) {
     const raw = await getvarOrUndefined(client, `partition-size:${name}`);
     // A bootloader without partition-size counts as 0 (AOSP get_partition_size).

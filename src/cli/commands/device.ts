@@ -144,6 +144,7 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
         throw new BadInputError('--dtb: only with flash vendor_boot:RAMDISK FILE (or boot / flash:raw)', { code: 'input.option' });
       }
       const dynamic = await productOutDynamicPartitions();
+      const { shouldFlashInUserspace } = await import('../../plan/flashall.js');
       await forEachDevice(cmd, async (d) => {
         const { flashImage } = await import('../../fastboot/flash-image.js');
         await withCtrlC(async (signal) => {
@@ -153,7 +154,8 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
             onEvent: d.emit,
             signal,
             ...(dynamic ? { beforeEach: (name: string) => refuseDynamicInBootloader(d, dynamic, name, Boolean(opts.force)) } : {}),
-            copyAvbFooter: true,
+            // v35 copy_avb_footer leaves alone a partition super_empty.img lists (should_flash_in_userspace).
+            copyAvbFooter: dynamic ? (name: string) => !shouldFlashInUserspace(dynamic, name) : true,
             ...(opts.disableVerity ? { disableVerity: true } : {}),
             ...(opts.disableVerification ? { disableVerification: true } : {}),
           });
