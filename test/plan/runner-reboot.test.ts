@@ -241,10 +241,17 @@ describe('a reboot in the middle of the plan', () => {
   it('sleep is abortable, and an absurd sleep is refused up front', async () => {
     const rom = await googleRom({ script: 'fastboot flash bootloader bootloader-emu-1.img\nsleep 30\nfastboot flash radio radio-emu-1.img\n' });
     const ctl = new AbortController();
-    setTimeout(() => ctl.abort(), 300);
-    const t0 = Date.now();
-    const r = await runGoogle(rom, { run: { signal: ctl.signal } });
+    // Abort once the sleep has begun (a fixed timer from the start raced the first flash on a loaded machine).
+    let t0 = 0;
+    const onEvent = (e: PlanEvent) => {
+      if (e.event === 'step-start' && e.kind === 'sleep') {
+        t0 = Date.now();
+        setTimeout(() => ctl.abort(), 100);
+      }
+    };
+    const r = await runGoogle(rom, { run: { signal: ctl.signal, onEvent } });
     expect(r.error).toBeInstanceOf(AbortedError);
+    expect(t0).toBeGreaterThan(0);
     expect(Date.now() - t0).toBeLessThan(5000);
     expect(writes(r.log)).toEqual([dl(rom.bootloader), 'flash:bootloader']);
 
