@@ -61,7 +61,7 @@ export interface OpenRomOptions {
   onProgress?: ProgressFn;
 }
 
-const SCRIPT_RE = /^(flash_all[A-Za-z0-9_]*|flash-all|flash-base)\.(sh|bat)$/i;
+const SCRIPT_RE = /^(flash_all[A-Za-z0-9_]*|flash-all|flash-base)\.(sh|bat|cmd)$/i;
 
 export async function openRom(input: string, opts: OpenRomOptions = {}): Promise<Rom> {
   const abs = resolve(input);
@@ -190,7 +190,7 @@ async function findRoot(dir: string, input: string): Promise<string> {
       code: 'rom.ambiguous',
     });
   }
-  throw new BadInputError(`${input}: no flash_all*.sh/.bat script or images/ folder here or one level down`, {
+  throw new BadInputError(`${input}: no flash_all*.sh/.bat/.cmd script or images/ folder here or one level down`, {
     code: 'rom.not-a-rom',
     hint: 'pass the folder that contains flash_all.sh and images/',
   });
@@ -212,7 +212,7 @@ async function readRomFolder(root: string, source: Rom['source']): Promise<Rom> 
     .filter((e) => !e.dir && SCRIPT_RE.test(e.name))
     .map((e) => {
       const dialect = /\.sh$/i.test(e.name) ? ('sh' as const) : ('bat' as const);
-      return { path: join(root, e.name), name: e.name, dialect, mode: modeFromName(e.name), variant: e.name.replace(/\.(sh|bat)$/i, '') };
+      return { path: join(root, e.name), name: e.name, dialect, mode: modeFromName(e.name), variant: e.name.replace(/\.(sh|bat|cmd)$/i, '') };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
   const imagesDir = join(root, 'images');

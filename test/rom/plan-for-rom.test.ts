@@ -80,6 +80,18 @@ describe('planForRom', () => {
     expect(await exaid()).toEqual(['erase', 'erase']);
   });
 
+  it('a .cmd flash script is found and interpreted as a batch file', async () => {
+    const dir = join(work, 'cmd_only');
+    mkdirSync(join(dir, 'images'), { recursive: true });
+    writeFileSync(join(dir, 'images', 'boot.img'), 'b');
+    writeFileSync(join(dir, 'flash_all.cmd'), '@echo off\r\nfastboot %* flash boot "%~dp0images\\boot.img" || exit /b 1\r\nfastboot %* reboot\r\n');
+    const rom = await openRom(dir);
+    expect(rom.scripts.map((s) => [s.name, s.dialect])).toEqual([['flash_all.cmd', 'bat']]);
+    const plan = await planForRom(rom);
+    expect(plan.source).toMatchObject({ script: 'flash_all.cmd', dialect: 'bat', mode: 'clean' });
+    expect(plan.steps.filter(isDeviceOp).map((s) => s.kind)).toEqual(['flash', 'reboot']);
+  });
+
   it('a keep-data script that wipes user data is refused', async () => {
     const dir = join(work, 'bad_keep');
     mkdirSync(join(dir, 'images'), { recursive: true });

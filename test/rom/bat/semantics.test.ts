@@ -189,6 +189,9 @@ describe('paths, input, set /a, loops and limits', () => {
     expect((loop as ScriptInterpretError).code).toBe('script.limit');
     expect(() => plan(':f\ncall :f\n')).toThrow(/calls nest deeper than/);
   });
+  it('a script with the private-use characters the interpreter marks device answers with is refused', () => {
+    expect(() => plan('set v=\ue000\nfastboot %* oem %v%\n')).toThrow(/private-use Unicode character/);
+  });
   it('ping -n N localhost and timeout /t N are sleeps; pause prints its prompt', () => {
     const p = plan(lines('ping -n 5 127.0.0.1 >nul', 'timeout /t 3 /nobreak >nul', 'pause'));
     expect(p.steps.map((s) => (s.kind === 'sleep' ? `sleep ${s.seconds}` : s.kind === 'note' ? s.text : s.kind))).toEqual(['sleep 4', 'sleep 3', 'Press any key to continue . . . ']);

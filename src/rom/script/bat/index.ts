@@ -35,12 +35,14 @@ export function planBatScript(text: string, opts: BatPlanOptions): ParsedScript 
   return buildPlan(exploration, opts.file);
 }
 
-/** A `goto X` / `call :X` in command position whose literal label is nowhere in the file: the script is broken. */
+/** A `goto X` / `call :X` in command position whose literal label is nowhere in the file: the script is broken. Also refused: private-use characters. */
 function checkLabels(text: string, file: string): void {
   const lines = physicalLines(text);
   const labels = new Set(lines.map(labelOf).filter((l): l is string => l !== undefined));
   const jump = /(^|[&|(]|\bdo\s|\belse\s|\)\s)[\s@]*(goto\s+:?|call\s+:)([^\s&|()<>"^%!]+)(?=$|[\s&|)<>])/gi;
   lines.forEach((line, i) => {
+    // The interpreter marks device answers inside a line with private-use characters: the script may not use them.
+    if (/[\ue000-\uf8ff]/.test(line)) throw new ScriptInterpretError({ file, line: i + 1, text: line }, line, 'a private-use Unicode character (U+E000 to U+F8FF) in the script', 'script.syntax');
     if (labelOf(line) !== undefined || /^\s*@?rem(\s|$)/i.test(line)) return;
     for (const m of line.matchAll(jump)) {
       const label = m[3]!.toUpperCase();
