@@ -227,7 +227,7 @@ describe('folders', () => {
     expect(rom.md5?.get('crclist.txt')).toMatch(/^[0-9a-f]{32}$/);
     expect(rom.securityPatchLevel).toBe('2025-01-01');
     const empty = mkdtempSync(join(work, 'empty-'));
-    await expect(openRom(empty)).rejects.toThrow(/no flash_all\*\.sh\/\.bat script or images\/ folder/);
+    await expect(openRom(empty)).rejects.toThrow(/no flash_all\*\.sh\/\.bat\/\.cmd script or images\/ folder/);
     await expect(openRom(join(work, 'nope'))).rejects.toThrow(/no such file or folder/);
   });
 });
