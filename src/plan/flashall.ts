@@ -109,6 +109,8 @@ export interface CollectOptions {
   dynamic?: readonly DynamicPartition[];
   /** fastboot-info.txt lines, when it is used. */
   fastbootInfo?: string[];
+  /** --exclude-dynamic-partitions: keep only flashes of partitions super_empty.img does not list. */
+  excludeDynamic?: boolean;
 }
 
 /** AOSP FlashTask::GetPartitionAndSlot. */
@@ -122,7 +124,18 @@ function partitionAndSlot(t: { partition: string; slot: string }, currentSlot: s
 export function collectTasks(o: CollectOptions): FlashAllTask[] {
   const tasks = o.fastbootInfo ? parseFastbootInfo(o.fastbootInfo, o) : tasksFromImageList(o);
   addResizeTasks(tasks, o);
-  return tasks;
+  return o.excludeDynamic ? staticFlashesOnly(tasks, o) : tasks;
+}
+
+/**
+ * v35 CollectTasks with --exclude-dynamic-partitions: every task that is not a
+ * flash of a partition the bootloader can write goes — update-super, the
+ * resizes, reboots and erases of fastboot-info.txt, and the flashes of
+ * super_empty.img's partitions. Without super_empty.img every flash stays.
+ * (With --slot all AOSP aborts naming a partition; partitionAndSlot refuses.)
+ */
+function staticFlashesOnly(tasks: FlashAllTask[], o: CollectOptions): FlashAllTask[] {
+  return tasks.filter((t) => t.kind === 'flash' && !shouldFlashInUserspace(o.dynamic, partitionAndSlot(t, o.currentSlot)));
 }
 
 function tasksFromImageList(o: CollectOptions): FlashAllTask[] {

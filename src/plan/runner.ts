@@ -122,6 +122,8 @@ export interface UpdateStepOptions {
   /** --set-active[=SLOT]: '' = the slot being flashed / the current one. */
   setActive?: string;
   disableFastbootInfo?: boolean;
+  /** --exclude-dynamic-partitions (v35): only partitions outside super, all from the bootloader. */
+  excludeDynamicPartitions?: boolean;
 }
 
 export interface StepOutcome {
@@ -434,8 +436,10 @@ async function run(planInput: FlashPlan, opts: RunPlanOptions, ctx: RunContext, 
         onProgress: onVerify,
         ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
         ...(opts.update?.disableFastbootInfo ? { disableFastbootInfo: true } : {}),
+        ...(opts.update?.excludeDynamicPartitions ? { excludeDynamic: true } : {}),
       });
-      if (z.dynamic && !opts.reconnect) {
+      // --exclude-dynamic-partitions never goes to fastbootd: no reconnect needed.
+      if (z.dynamic && !opts.reconnect && !opts.update?.excludeDynamicPartitions) {
         throw new BadInputError(`${s.file} (script line ${s.line}) has super_empty.img: flashing it reboots into fastbootd, and this caller cannot reconnect to the device`, {
           code: 'plan.reconnect-unavailable',
           hint: 'nothing has been written to the device',

@@ -87,6 +87,8 @@ export interface CheckUpdateZipOptions {
   tmpDir?: string;
   /** --disable-fastboot-info: use the image table even when the zip has fastboot-info.txt. */
   disableFastbootInfo?: boolean;
+  /** --exclude-dynamic-partitions: only the images of partitions outside super are needed (and checked). */
+  excludeDynamic?: boolean;
 }
 
 /** Phase 1: everything about the zip (or product folder) that can be checked without the device. Throws BadInputError naming the entry. */
@@ -115,6 +117,7 @@ export async function checkUpdateZip(zipPath: string, file: string, opts: CheckU
           required: opts.requiredPartitions ?? [],
           ...(dynamic ? { dynamic } : {}),
           ...(fastbootInfo ? { fastbootInfo } : {}),
+          ...(opts.excludeDynamic ? { excludeDynamic: true } : {}),
         });
         for (const t of tasks) if (t.kind === 'flash') names.add(t.image);
         checkRebootTasks(tasks, file);
@@ -126,7 +129,8 @@ export async function checkUpdateZip(zipPath: string, file: string, opts: CheckU
     for (const n of names) if (!src.sizes.has(n)) throw refuse(`${n} is missing (${fastbootInfo ? 'fastboot-info.txt names it' : 'fastboot update requires it'})`, 'rom.image-missing');
     const listed = imagesInZip(new Map([...src.sizes].map(([n, size]) => [n, { size }])));
     const extra = [...names].filter((n) => !listed.some((i) => i.image === n)).map((n) => ({ image: n, partition: n.replace(/\.img$/, ''), size: src.sizes.get(n)! }));
-    const list = [...listed, ...extra];
+    // --exclude-dynamic-partitions: the images left out are neither flashed nor read.
+    const list = [...listed, ...extra].filter((i) => !opts.excludeDynamic || names.has(i.image));
     if (src.extracts) await checkFreeSpace(opts.tmpDir ?? tmpdir(), Math.max(0, ...list.map((i) => i.size)), file);
     const images: UpdateZipCheck['images'] = [];
     for (const i of list) {
@@ -198,6 +202,8 @@ export interface RunUpdateOptions {
   /** --force: flash a dynamic partition from the bootloader when told to. */
   force?: boolean;
   disableFastbootInfo?: boolean;
+  /** --exclude-dynamic-partitions (v35): flash only what the bootloader can; no update-super, resizes or reboots into fastbootd. */
+  excludeDynamicPartitions?: boolean;
   /** Partitions android-info.txt requires (partition-exists). */
   requiredPartitions?: string[];
 }
@@ -241,6 +247,7 @@ export async function runUpdate(link: DeviceLink, zipPath: string, file: string,
       required: opts.requiredPartitions ?? [],
       ...(dynamic ? { dynamic } : {}),
       ...(fastbootInfo ? { fastbootInfo } : {}),
+      ...(opts.excludeDynamicPartitions ? { excludeDynamic: true } : {}),
     });
     const extract = async (image: string): Promise<{ path: string; release(): Promise<void> }> => {
       if (opts.signal?.aborted) throw new AbortedError(`aborted before flashing ${image}`);

@@ -5,7 +5,7 @@
 // OS image with that image's slot, v35 — which miflash follows — every dynamic
 // partition with the --slot), and the same partition table and bytes in super
 // afterwards, read back with src/lp.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -31,13 +31,13 @@ function miflash(args: string[], timeoutMs = 60_000): Promise<{ code: number | n
 }
 
 let n = 0;
-async function device(): Promise<{ emu: CliEmulator; log: () => string[]; meta: (slot: number) => LpMetadata; superBytes: () => Buffer }> {
+async function device(): Promise<{ emu: CliEmulator; dir: string; log: () => string[]; meta: (slot: number) => LpMetadata; superBytes: () => Buffer }> {
   const dir = path.join(tmp.dir, `dev-${++n}`);
   const log = path.join(tmp.dir, `log-${n}`);
   writeFileSync(log, '');
   const emu = await spawnCliEmulator(['--store', dir, '--slots', 'a,b', '--dynamic-partitions', '--partition', 'super=64M', '--partition', 'boot_a=2M', '--partition', 'boot_b=2M', '--product', 'emu', '--log', log]);
   const superBytes = () => readFileSync(path.join(dir, 'super.img'));
-  return { emu, log: () => readFileSync(log, 'utf8').split('\n').filter(Boolean), superBytes, meta: (slot) => readSuperMetadata(bufferReader(superBytes()), slot) };
+  return { emu, dir, log: () => readFileSync(log, 'utf8').split('\n').filter(Boolean), superBytes, meta: (slot) => readSuperMetadata(bufferReader(superBytes()), slot) };
 }
 
 function superEmpty(): Buffer {
@@ -61,6 +61,7 @@ beforeAll(() => {
   );
 });
 
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const writes = (log: string[]) => log.filter((l) => !l.startsWith('getvar:'));
 const notResize0 = (log: string[]) => writes(log).filter((l) => !/^resize-logical-partition:.*:0$/.test(l));
 const extents = (m: LpMetadata) => m.partitions.map((p) => [p.name, m.extents.slice(p.firstExtentIndex, p.firstExtentIndex + p.numExtents).map((e) => [e.targetData, e.numSectors])]);
@@ -157,6 +158,34 @@ describe('update with super_empty.img: same result as the AOSP client', needs('f
       const out = path.join(tmp.dir, 'staged.bin');
       expect((await miflash(['-s', d.emu.address, 'get_staged', out])).code).toBe(0);
       expect(readFileSync(out).equals(data)).toBe(true);
+    } finally {
+      await d.emu.stop();
+    }
+  }, 60_000);
+});
+
+describe('update --exclude-dynamic-partitions (v35): only the partitions outside super, from the bootloader', () => {
+  it('set_active, boot and vbmeta flashed in the bootloader, then the reboot: no fastbootd, no update-super, no resize, super untouched', async () => {
+    const d = await device();
+    try {
+      const before = d.superBytes();
+      const r = await miflash(['-s', d.emu.address, 'update', '--exclude-dynamic-partitions', zip]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(writes(d.log())).toEqual(['set_active:a', `download ${MiB} ${sha256(images['boot.img'])}`, 'flash:boot_a', `download 4096 ${sha256(images['vbmeta.img'])}`, 'flash:vbmeta_a', 'reboot']);
+      expect(d.superBytes().equals(before)).toBe(true);
+      expect(readFileSync(path.join(d.dir, 'boot_a.img')).subarray(0, MiB).equals(images['boot.img'])).toBe(true);
+    } finally {
+      await d.emu.stop();
+    }
+  }, 60_000);
+
+  it('--slot all is refused before anything is sent', async () => {
+    const d = await device();
+    try {
+      const r = await miflash(['-s', d.emu.address, 'update', '--exclude-dynamic-partitions', '--slot', 'all', zip]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/--exclude-dynamic-partitions cannot be combined with --slot all/);
+      expect(writes(d.log())).toEqual([]);
     } finally {
       await d.emu.stop();
     }

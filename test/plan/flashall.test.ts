@@ -104,3 +104,29 @@ describe('fastboot-info.txt', () => {
     expect(() => parseFastbootInfo(['reboot a b'], { slotOverride: '', secondarySlot: '', wantsWipe: false })).toThrow(BadInputError);
   });
 });
+
+describe('--exclude-dynamic-partitions (v35 CollectTasks filter)', () => {
+  it('image list: only flashes of partitions super_empty.img does not list remain — no update-super, no resizes', () => {
+    expect(flat({ excludeDynamic: true })).toEqual(['flash boot', 'flash init_boot', 'flash dtbo', 'flash vbmeta', 'flash vbmeta_system', 'flash vendor_boot']);
+  });
+
+  it('the slot decides: with metadata listing only the _b copies, the current slot a keeps its system flash, system_other (→ b) goes', () => {
+    const onlyB = ['system_b', 'vendor_b'].map((name) => ({ name, slotSuffixed: false }));
+    const t = flat({ excludeDynamic: true, dynamic: onlyB, has: (n) => ['boot.img', 'system.img', 'vendor.img', 'system_other.img', 'super_empty.img'].includes(n) });
+    expect(t).toEqual(['flash boot', 'flash system', 'flash vendor']);
+  });
+
+  it('fastboot-info.txt: reboots, update-super and erases go too (if-wipe ones as well)', () => {
+    const info = ['version 1', 'flash boot', 'reboot fastboot', 'update-super', 'flash system', 'flash --apply-vbmeta vbmeta', 'if-wipe erase userdata'];
+    expect(flat({ excludeDynamic: true, fastbootInfo: info, wantsWipe: true })).toEqual(['flash boot', 'flash vbmeta']);
+  });
+
+  it('without super_empty.img every flash stays (nothing is dynamic), the no-op update-super goes', () => {
+    expect(flat({ excludeDynamic: true, dynamic: undefined })).toEqual(flat({ dynamic: undefined }).filter((t) => t !== 'update-super'));
+  });
+
+  it('--slot all is refused (AOSP aborts: no single partition name per task)', () => {
+    expect(() => collectTasks(base({ excludeDynamic: true, slotOverride: 'all', dynamic: undefined }))).toThrow(BadInputError);
+    expect(() => collectTasks(base({ slotOverride: 'all', dynamic: undefined }))).not.toThrow();
+  });
+});

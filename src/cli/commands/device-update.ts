@@ -15,6 +15,7 @@ interface UpdateOptions {
   force?: boolean;
   disableSuperOptimization?: boolean;
   disableFastbootInfo?: boolean;
+  excludeDynamicPartitions?: boolean;
   yes?: boolean;
   dryRun?: boolean;
   rebootTimeout?: string;
@@ -31,12 +32,20 @@ function updateOptions(c: Command): Command {
     .option('--force', 'go on when android-info.txt requirements are not met, and flash a dynamic partition from the bootloader if the zip says so')
     .option('--disable-super-optimization', 'accepted for AOSP compatibility: miflash always updates super through fastbootd')
     .option('--disable-fastboot-info', "use AOSP's image table even when fastboot-info.txt is there")
+    .option('--exclude-dynamic-partitions', 'flash only the partitions outside super (those super_empty.img does not list), all from the bootloader: no update-super, no fastbootd')
     .option('--yes', 'do not ask before wiping user data')
     .option('--dry-run', 'read getvars, check the requirements and every image; write nothing')
     .option('--reboot-timeout <seconds>', 'wait this long for the device after a reboot into fastbootd (default 60)');
 }
 
 async function runAll(target: string, prebuilt: Awaited<ReturnType<typeof updatePlan>>, opts: UpdateOptions, globals: GlobalOptions): Promise<void> {
+  if (opts.excludeDynamicPartitions && opts.slot === 'all') {
+    // v35 cannot name one partition per task with --slot all and aborts; say so before anything is sent.
+    const { BadInputError } = await import('../../errors.js');
+    throw new BadInputError('--exclude-dynamic-partitions cannot be combined with --slot all (which partition of each pair is dynamic depends on one slot)', {
+      hint: 'use --slot a or --slot b; nothing has been written to the device',
+    });
+  }
   const { flashRom } = await import('../flash-rom.js');
   process.exitCode = await flashRom(
     target,
@@ -51,6 +60,7 @@ async function runAll(target: string, prebuilt: Awaited<ReturnType<typeof update
         ...(opts.force ? { force: true } : {}),
         ...(opts.setActive !== undefined ? { setActive: opts.setActive === true ? '' : String(opts.setActive) } : {}),
         ...(opts.disableFastbootInfo ? { disableFastbootInfo: true } : {}),
+        ...(opts.excludeDynamicPartitions ? { excludeDynamicPartitions: true } : {}),
       },
     },
     globals,
