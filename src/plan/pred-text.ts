@@ -42,6 +42,8 @@ export function termText(t: Term, lookup: QueryLookup): string {
         if (a.kind === 'status' || (a.kind === 'tool' && a.result === 'status')) return '$?';
         return `"${termText(a, lookup)}"`;
       };
+      const cmdText = cmdToolText(t, arg, lookup);
+      if (cmdText !== undefined) return cmdText;
       const cmd = t.argv.map(arg).join(' ');
       const piped = t.stdin.kind === 'lit' && t.stdin.value === '' ? cmd : `${termText(t.stdin, lookup)} | ${cmd}`;
       return t.result === 'status' ? `status of ${piped}` : piped;
@@ -49,6 +51,33 @@ export function termText(t: Term, lookup: QueryLookup): string {
     case 'chomp':
     case 'trim':
       return t.of.kind === 'lit' ? quote(t.of.value) : `$(${termText(t.of, lookup)})`;
+  }
+}
+
+/**
+ * cmd.exe's own semantics (the .bat front end's internal tools cmd/if, cmd/for-f, cmd/plain) in the words of
+ * a batch file: `if A GTR B`, `for /f "tokens=2" token 1 of line 1 of (...)`.
+ */
+function cmdToolText(t: Extract<Term, { kind: 'tool' }>, arg: (a: Term) => string, lookup: QueryLookup): string | undefined {
+  const name = t.argv[0]?.kind === 'lit' ? t.argv[0].value : '';
+  const lit = (i: number) => (t.argv[i]?.kind === 'lit' ? (t.argv[i] as { value: string }).value : undefined);
+  const value = (a: Term | undefined) => (a === undefined ? '' : a.kind === 'lit' ? a.value : `(${termText(a, lookup)})`);
+  const source = () => `(${termText(t.stdin, lookup)})`;
+  switch (name) {
+    case 'cmd/if':
+      if (t.argv.length < 4) return undefined;
+      return `if ${lit(4) === 'i' ? '/i ' : ''}${value(t.argv[2])} ${lit(1) ?? '?'} ${value(t.argv[3])}`;
+    case 'cmd/for-f': {
+      const n = lit(2);
+      const k = lit(3);
+      const what = k === undefined ? `line ${n ?? '?'}` : `token ${k} of line ${n ?? '?'}`;
+      return `for /f "${lit(1) ?? ''}": ${what} of ${source()}${k === undefined ? ' exists' : ''}`;
+    }
+    case 'cmd/plain':
+      return `${source()} is one word without cmd special characters`;
+    default:
+      void arg;
+      return undefined;
   }
 }
 

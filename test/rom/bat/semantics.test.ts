@@ -10,6 +10,7 @@ import { cmdCompare, forFRuns, parseForOptions } from '../../../src/rom/script/t
 import { splitArgs } from '../../../src/rom/script/bat/parse.js';
 import { evalSetA, getDateConversion } from '../../../src/rom/script/bat/interpret.js';
 import { toolBox } from '../../../src/rom/script/tools/index.js';
+import { planQueries, predText } from '../../../src/plan/pred-text.js';
 
 function plan(text: string, opts: { inputs?: string[]; files?: string[]; maxSteps?: number } = {}): FlashPlan {
   return parseScript(text.split('\n').join('\r\n'), {
@@ -195,6 +196,16 @@ describe('paths, input, set /a, loops and limits', () => {
   it('ping -n N localhost and timeout /t N are sleeps; pause prints its prompt', () => {
     const p = plan(lines('ping -n 5 127.0.0.1 >nul', 'timeout /t 3 /nobreak >nul', 'pause'));
     expect(p.steps.map((s) => (s.kind === 'sleep' ? `sleep ${s.seconds}` : s.kind === 'note' ? s.text : s.kind))).toEqual(['sleep 4', 'sleep 3', 'Press any key to continue . . . ']);
+  });
+});
+
+describe('plans show cmd conditions in batch words', () => {
+  it('an exit under a for /f token compared with GTR', () => {
+    const p = plan(lines('for /f "tokens=2 delims=: " %%i in (\'fastboot %* getvar anti 2^>^&1 ^| findstr /r /c:"anti:"\') do set v=%%i', 'if %v% GTR 3 (echo too new& exit /b 1)', 'fastboot %* reboot'));
+    const exit = p.steps.find((s) => s.kind === 'exit' && s.status === 1)!;
+    const text = predText(exit.when!, planQueries(p.steps));
+    expect(text).toContain('for /f "tokens=2 delims=: ": line 1 of (fastboot getvar anti 2>&1 | findstr /r /c:anti:) exists');
+    expect(text).toContain('if (for /f "tokens=2 delims=: ": token 1 of line 1 of (fastboot getvar anti 2>&1 | findstr /r /c:anti:)) GTR 3');
   });
 });
 
