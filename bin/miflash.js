@@ -20,7 +20,11 @@
 // the plan is cached) grew it to 16 MiB and peak RSS by ~12 MiB, on top of an archive's
 // extraction: `miflash flash ROM.tgz` peaked at 113-115 MiB for a 96 MiB budget. V8 reads
 // this factor each time it would grow; a command-line value below 2 would be raised to 2.
-require('node:v8').setFlagsFromString('--semi-space-growth-factor=1');
+// A worker thread's start puts V8's flags back to their command-line values, so
+// src/rom/hash-pool.ts sets these again once its worker runs (hence the global).
+const V8_FLAGS = '--semi-space-growth-factor=1';
+require('node:v8').setFlagsFromString(V8_FLAGS);
+globalThis[Symbol.for('miflash.v8Flags')] = V8_FLAGS;
 const fs = require('node:fs');
 const path = require('node:path');
 

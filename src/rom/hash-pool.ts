@@ -5,6 +5,7 @@
 // shared by the whole process and never keep it alive while idle.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { DigestOptions, FileDigest } from './hash.js';
@@ -261,6 +262,16 @@ export class HashPool {
   }
 }
 
+/**
+ * V8 flags bin/miflash.js set at run time (the young generation's growth). A worker
+ * thread's start resets V8's flags to the command line's, so they are set again
+ * once the worker runs; without the launcher (tests, a library user) nothing is set.
+ */
+function launcherFlags(): string | undefined {
+  const flags = (globalThis as Record<symbol, unknown>)[Symbol.for('miflash.v8Flags')];
+  return typeof flags === 'string' ? flags : undefined;
+}
+
 /** dist/rom/hash-worker.js: next to this module, or (running from src/ under a test runner) in the build. */
 function workerFile(): string | undefined {
   const here = import.meta.url;
@@ -274,6 +285,8 @@ function workerLane(onMessage: (l: Lane, m: FromWorker) => void, onDeath: (l: La
   if (!file) return undefined;
   const worker = new Worker(file, { workerData: { miflashHashWorker: true } });
   worker.unref();
+  const flags = launcherFlags();
+  if (flags) worker.once('online', () => setFlagsFromString(flags));
   const lane: Lane = {
     busy: 0,
     post: (m, transfer) => worker.postMessage(m, transfer ?? []),
