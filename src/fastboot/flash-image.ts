@@ -40,7 +40,9 @@ export interface FlashImageOptions {
   /**
    * v35 copy_avb_footer: send a raw image with an AVB footer padded to its
    * partition's size, the footer at the end. Off unless asked for: the CLI's
-   * `flash` asks; plans and update zips keep the v29 behaviour for now.
+   * `flash` and update / flashall (v35 FlashTask) ask; ROM-script flash steps
+   * keep the v29 behaviour, since Debian's v29 client running the vendor
+   * script is their reference (issue 8: send what the AOSP client sends).
    */
   copyAvbFooter?: boolean | ((name: string) => boolean);
   /** --disable-verity: set vbmeta flag 0x01 (v35 flash_buf). */

@@ -124,6 +124,8 @@ export interface UpdateStepOptions {
   disableFastbootInfo?: boolean;
   /** --exclude-dynamic-partitions (v35): only partitions outside super, all from the bootloader. */
   excludeDynamicPartitions?: boolean;
+  /** --fs-options for the filesystems `-w` builds after the images (v35 WipeTask passes fs_options). */
+  fsOptions?: import('../fastboot/mkfs.js').FsOptions;
 }
 
 export interface StepOutcome {
@@ -1010,7 +1012,7 @@ async function perform(s: PlanStep, c: PerformContext): Promise<void> {
         const slot = resolved === 'all' ? 'a' : resolved;
         if (slot !== '') await fbStep(c, `Setting current slot to '${slot}'`, () => after.setActive(slot));
       }
-      if (s.wipe) await wipeWithNote(after, '-w', c);
+      if (s.wipe) await wipeWithNote(after, '-w', c, c.opts.update?.fsOptions);
       if (!s.skipReboot) await fbStep(c, 'Rebooting', () => after.reboot());
       return;
     }
@@ -1030,10 +1032,11 @@ async function perform(s: PlanStep, c: PerformContext): Promise<void> {
   }
 }
 
-async function wipeWithNote(client: FastbootClient, what: string, c: PerformContext): Promise<void> {
+async function wipeWithNote(client: FastbootClient, what: string, c: PerformContext, fsOptions?: import('../fastboot/mkfs.js').FsOptions): Promise<void> {
   const o = c.opts;
   const note = wipeNote(
     await wipeUserData(client, c.onFb, {
+      ...(fsOptions ? { fsOptions } : {}),
       ...(o.sparseLimit !== undefined ? { sparseLimit: o.sparseLimit } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.mkfsSearchPath ? { searchPath: o.mkfsSearchPath } : {}),

@@ -266,6 +266,9 @@ export async function runUpdate(link: DeviceLink, zipPath: string, file: string,
               ...(t.slot !== '' ? { slot: t.slot } : {}),
               ...(ev ? { onEvent: ev } : {}),
               ...(opts.signal ? { signal: opts.signal } : {}),
+              // v35 FlashTask → flash_buf → copy_avb_footer, for update too: never for a partition super_empty.img
+              // lists (nor a logical or a split / sparse one: flashImage checks those).
+              copyAvbFooter: (name) => !shouldFlashInUserspace(dynamic, name),
               beforeEach: async (name) => {
                 // AOSP FlashTask: a dynamic partition is only flashed from fastbootd, unless --force.
                 if (shouldFlashInUserspace(dynamic, name) && !(await link.isUserspace()) && !opts.force) {

@@ -363,6 +363,33 @@ describe('-w, reboot and flash PARTITION as the AOSP client takes them', () => {
     expect(casefold.log.filter((l) => !l.startsWith('download'))).toEqual(plain.log.filter((l) => !l.startsWith('download')));
   });
 
+  it('update -w --fs-options casefold: the filesystems built after the images have the feature (v35 WipeTask uses fs_options for update too)', needs('mke2fs', 'mkfs.f2fs', 'fsck.f2fs'), async () => {
+    const { makeDeflateZip } = await import('../plan/runner-google-rom.js');
+    const zip = file('update-fs-options.zip');
+    writeFileSync(zip, makeDeflateZip([{ name: 'android-info.txt', data: '' }, { name: 'boot.img', data: noise(8 * KiB, 21) }, { name: 'system.img', data: noise(16 * KiB, 22) }]));
+    const features = async (extra: string[]) => {
+      const r = await ours(['update', '-w', '--yes', '--skip-reboot', ...extra, zip], { partitions: { userdata: 64 * 1024 * KiB, metadata: 16 * 1024 * KiB, cache: 16 * 1024 * KiB } });
+      expect(r.code, r.stderr).toBe(0);
+      const img = file(`update-userdata-${++n}.img`);
+      writeFileSync(img, r.partition('userdata'));
+      let out = '';
+      try {
+        out = execFileSync(peerPath('fsck.f2fs'), [img], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (err) {
+        out = String((err as { stdout?: string }).stdout ?? '');
+      }
+      return { log: r.log, superblock: out.split('\n').find((l) => l.includes('superblock features')) ?? '' };
+    };
+    const plain = await features([]);
+    const casefold = await features(['--fs-options', 'casefold']);
+    expect(plain.superblock).not.toBe('');
+    expect(plain.superblock).not.toContain('casefold');
+    expect(casefold.superblock).toContain('casefold');
+    expect(casefold.log.filter((l) => !l.startsWith('download'))).toEqual(plain.log.filter((l) => !l.startsWith('download')));
+    expect(casefold.log).toContain('flash:system_a');
+    expect(casefold.log).toContain('flash:userdata');
+  });
+
   it('-w --force cancels a snapshot update first (v35 CancelSnapshotIfNeeded); without --force nothing is cancelled', needs('mke2fs', 'mkfs.f2fs'), async () => {
     const opts = { partitions: { userdata: 64 * 1024 * KiB, metadata: 16 * 1024 * KiB, cache: 16 * 1024 * KiB }, vars: { 'snapshot-update-status': 'snapshotted' } };
     const forced = await ours(['-w', '--yes', '--force'], opts);

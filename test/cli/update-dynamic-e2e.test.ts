@@ -31,11 +31,11 @@ function miflash(args: string[], timeoutMs = 60_000): Promise<{ code: number | n
 }
 
 let n = 0;
-async function device(): Promise<{ emu: CliEmulator; dir: string; log: () => string[]; meta: (slot: number) => LpMetadata; superBytes: () => Buffer }> {
+async function device(extra: string[] = []): Promise<{ emu: CliEmulator; dir: string; log: () => string[]; meta: (slot: number) => LpMetadata; superBytes: () => Buffer }> {
   const dir = path.join(tmp.dir, `dev-${++n}`);
   const log = path.join(tmp.dir, `log-${n}`);
   writeFileSync(log, '');
-  const emu = await spawnCliEmulator(['--store', dir, '--slots', 'a,b', '--dynamic-partitions', '--partition', 'super=64M', '--partition', 'boot_a=2M', '--partition', 'boot_b=2M', '--product', 'emu', '--log', log]);
+  const emu = await spawnCliEmulator(['--store', dir, '--slots', 'a,b', '--dynamic-partitions', '--partition', 'super=64M', '--partition', 'boot_a=2M', '--partition', 'boot_b=2M', '--product', 'emu', '--log', log, ...extra]);
   const superBytes = () => readFileSync(path.join(dir, 'super.img'));
   return { emu, dir, log: () => readFileSync(log, 'utf8').split('\n').filter(Boolean), superBytes, meta: (slot) => readSuperMetadata(bufferReader(superBytes()), slot) };
 }
@@ -186,6 +186,58 @@ describe('update --exclude-dynamic-partitions (v35): only the partitions outside
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/--exclude-dynamic-partitions cannot be combined with --slot all/);
       expect(writes(d.log())).toEqual([]);
+    } finally {
+      await d.emu.stop();
+    }
+  }, 60_000);
+});
+
+/** An image of `size` noise bytes ending in an AvbFooter (magic, version 1.0, original size, vbmeta offset/size). */
+function withAvbFooter(size: number): Buffer {
+  const b = randomBytes(size);
+  const f = Buffer.alloc(64);
+  f.write('AVBf', 0, 'latin1');
+  f.writeUInt32BE(1, 4);
+  f.writeBigUInt64BE(BigInt(size / 2), 12);
+  f.writeBigUInt64BE(BigInt(size / 2), 20);
+  f.writeBigUInt64BE(BigInt(1024), 28);
+  f.copy(b, size - 64);
+  return b;
+}
+
+describe('update: v35 copy_avb_footer (FlashTask → flash_buf), not for the partitions super_empty.img lists', () => {
+  it('boot.img with an AVB footer goes out padded to the 2 MiB partition, footer at the end; system.img (logical, in super) goes out unpadded', async () => {
+    const boot = withAvbFooter(MiB);
+    const system = withAvbFooter(MiB);
+    const z = path.join(tmp.dir, 'image-avb.zip');
+    writeFileSync(z, makeDeflateZip([{ name: 'android-info.txt', data: 'require board=emu\n' }, { name: 'boot.img', data: boot }, { name: 'system.img', data: system }, { name: 'super_empty.img', data: superEmpty() }]));
+    const d = await device();
+    try {
+      const r = await miflash(['-s', d.emu.address, 'update', '--skip-secondary', z]);
+      expect(r.code, r.stderr).toBe(0);
+      const padded = Buffer.concat([boot, Buffer.alloc(MiB - 64), boot.subarray(MiB - 64)]);
+      const log = d.log();
+      expect(log.filter((l) => l.startsWith('download '))).toEqual([`download ${2 * MiB} ${sha256(padded)}`, `download ${superEmpty().length} ${sha256(superEmpty())}`, `download ${MiB} ${sha256(system)}`]);
+      // partition-size is asked for boot_a only (the image with a footer on a partition outside super).
+      expect(log.filter((l) => l.startsWith('getvar:partition-size'))).toEqual(['getvar:partition-size:boot_a']);
+      expect(readFileSync(path.join(d.dir, 'boot_a.img')).equals(padded)).toBe(true);
+    } finally {
+      await d.emu.stop();
+    }
+  }, 60_000);
+
+  it('a partition super_empty.img lists, flashed from the bootloader (fastboot-info.txt, --force): no footer copy, partition-size not asked', async () => {
+    const system = withAvbFooter(MiB);
+    const z = path.join(tmp.dir, 'image-avb-info.zip');
+    writeFileSync(z, makeDeflateZip([{ name: 'android-info.txt', data: 'require board=emu\n' }, { name: 'fastboot-info.txt', data: 'version 1\nflash system\n' }, { name: 'boot.img', data: randomBytes(4096) }, { name: 'system.img', data: system }, { name: 'super_empty.img', data: superEmpty() }]));
+    const d = await device(['--partition', 'system_a=2M']);
+    try {
+      const r = await miflash(['-s', d.emu.address, 'update', '--force', '--skip-reboot', z]);
+      expect(r.code, r.stderr).toBe(0);
+      const log = d.log();
+      expect(log.filter((l) => l.startsWith('download '))).toEqual([`download ${MiB} ${sha256(system)}`]);
+      expect(log).toContain('flash:system_a');
+      expect(log.filter((l) => l.startsWith('getvar:partition-size'))).toEqual([]);
     } finally {
       await d.emu.stop();
     }

@@ -16,6 +16,7 @@ interface UpdateOptions {
   disableSuperOptimization?: boolean;
   disableFastbootInfo?: boolean;
   excludeDynamicPartitions?: boolean;
+  fsOptions?: string;
   yes?: boolean;
   dryRun?: boolean;
   rebootTimeout?: string;
@@ -33,6 +34,7 @@ function updateOptions(c: Command): Command {
     .option('--disable-super-optimization', 'accepted for AOSP compatibility: miflash always updates super through fastbootd')
     .option('--disable-fastboot-info', "use AOSP's image table even when fastboot-info.txt is there")
     .option('--exclude-dynamic-partitions', 'flash only the partitions outside super (those super_empty.img does not list), all from the bootloader: no update-super, no fastbootd')
+    .option('--fs-options <list>', 'with -w: casefold,projid,compress for the filesystems built (as AOSP --fs-options)')
     .option('--yes', 'do not ask before wiping user data')
     .option('--dry-run', 'read getvars, check the requirements and every image; write nothing')
     .option('--reboot-timeout <seconds>', 'wait this long for the device after a reboot into fastbootd (default 60)');
@@ -46,6 +48,7 @@ async function runAll(target: string, prebuilt: Awaited<ReturnType<typeof update
       hint: 'use --slot a or --slot b; nothing has been written to the device',
     });
   }
+  const fsOptions = await parseFsOptions(opts.fsOptions);
   const { flashRom } = await import('../flash-rom.js');
   process.exitCode = await flashRom(
     target,
@@ -61,6 +64,7 @@ async function runAll(target: string, prebuilt: Awaited<ReturnType<typeof update
         ...(opts.setActive !== undefined ? { setActive: opts.setActive === true ? '' : String(opts.setActive) } : {}),
         ...(opts.disableFastbootInfo ? { disableFastbootInfo: true } : {}),
         ...(opts.excludeDynamicPartitions ? { excludeDynamicPartitions: true } : {}),
+        ...(fsOptions ? { fsOptions } : {}),
       },
     },
     globals,
