@@ -157,7 +157,16 @@ export const MAX_SLEEP_SECONDS = 600;
 /** Scratch partitions whose failed erase only warns (grammar §6). */
 const SCRATCH = /^(misc|config|DDR|ddr|mdtp|apdp|multiimgoem|imagefv)(_a|_b|_ab)?$|^imagefv/;
 
-/** The partitions whose image the AOSP client patches for --disable-verity / --disable-verification (flash_buf): exactly these names. */
+/**
+ * The partitions whose image a ROM script's `fastboot --disable-verity / --disable-verification flash P`
+ * gets patched: exactly these names, the v29 client's rule (its flash_buf). ROM scripts follow v29, not
+ * v35, on purpose: the reference for a vendor script is that script run by a real shell with Debian's
+ * AOSP client, which is v29 (the shell oracle in test/helpers/oracle.ts; issue 8: send exactly what the
+ * AOSP client sends). v35 also patches any name ending in vbmeta / vbmeta_a / vbmeta_b (guest_vbmeta)
+ * and the vbmeta in boot on a device without vbmeta partition; `miflash flash PARTITION FILE` follows
+ * v35 (src/fastboot/flash-image.ts), as does update / flashall. Likewise no AVB footer copy here (v35 only).
+ * test/cli/aosp-host-parity.test.ts compares a script's downloads with the v29 client's.
+ */
 const VBMETA = /^vbmeta(_a|_b)?$/;
 
 export function stepLabel(s: PlanStep): string {

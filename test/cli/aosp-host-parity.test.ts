@@ -518,3 +518,46 @@ describe('-w, reboot and flash PARTITION as the AOSP client takes them', () => {
     expect(fb.ours).toEqual(['getvar:is-userspace', 'getvar:serialno', 'reboot-fastboot', 'getvar:serialno', 'getvar:is-userspace']);
   });
 });
+
+// `miflash flash PARTITION FILE` follows v35 (the tests above); a ROM script's flash steps follow v29: the
+// vendor script run by Debian's client is what the shell oracle compares plans against.
+describe('ROM scripts follow the v29 client the shell oracle runs (issue 8: send what the AOSP client sends)', () => {
+  it('--disable-verity --disable-verification in flash_all.sh: vbmeta_a patched, vbmeta_system_a sent unchanged — the same downloads as the script under dash with Debian\'s client', needs('fastboot', 'dash'), async () => {
+    const { mkdirSync } = await import('node:fs');
+    const rom = file('rom-disable-verity');
+    mkdirSync(path.join(rom, 'images'), { recursive: true });
+    const vb = vbmetaStruct(4 * KiB, 31);
+    const vbs = vbmetaStruct(4 * KiB, 32);
+    writeFileSync(path.join(rom, 'images/vbmeta.img'), vb);
+    writeFileSync(path.join(rom, 'images/vbmeta_system.img'), vbs);
+    writeFileSync(
+      path.join(rom, 'flash_all.sh'),
+      [
+        '#!/bin/sh',
+        'fastboot $* --disable-verity --disable-verification flash vbmeta_a `dirname $0`/images/vbmeta.img',
+        'fastboot $* --disable-verity --disable-verification flash vbmeta_system_a `dirname $0`/images/vbmeta_system.img',
+        // v35 would patch this one too (its is_vbmeta_partition: the name ends in vbmeta); v29 does not.
+        'fastboot $* --disable-verity flash guest_vbmeta `dirname $0`/images/vbmeta_system.img',
+        'fastboot $* reboot',
+        '',
+      ].join('\n'),
+    );
+    const a = await device(['--partition', 'guest_vbmeta=64K']);
+    const b = await device(['--partition', 'guest_vbmeta=64K']);
+    try {
+      const env = { ...process.env, PATH: `${path.dirname(peerPath('fastboot'))}:${process.env.PATH ?? ''}` };
+      const sh = spawn(peerPath('dash'), [path.join(rom, 'flash_all.sh'), '-s', `tcp:127.0.0.1:${a.emu.port}`], { stdio: 'ignore', env });
+      expect(await new Promise((resolve) => sh.once('close', resolve))).toBe(0);
+      const r = await miflash(['-s', b.emu.address, 'flash', rom, '--yes'], 60_000);
+      expect(r.code, r.stderr).toBe(0);
+      const writes = (log: string[]) => log.filter((l) => !l.startsWith('getvar:'));
+      expect(writes(b.log())).toEqual(writes(a.log()));
+      const patched = Buffer.from(vb);
+      patched[123] = 0x03;
+      expect(writes(b.log())).toEqual([`download ${4 * KiB} ${sha(patched)}`, 'flash:vbmeta_a', `download ${4 * KiB} ${sha(vbs)}`, 'flash:vbmeta_system_a', `download ${4 * KiB} ${sha(vbs)}`, 'flash:guest_vbmeta', 'reboot']);
+    } finally {
+      await a.emu.stop();
+      await b.emu.stop();
+    }
+  }, 90_000);
+});

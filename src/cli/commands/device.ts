@@ -154,6 +154,8 @@ $XDG_CACHE_HOME/miflash or ~/.cache/miflash); its path ends the output.`,
             onEvent: d.emit,
             signal,
             ...(dynamic ? { beforeEach: (name: string) => refuseDynamicInBootloader(d, dynamic, name, Boolean(opts.force)) } : {}),
+            // `flash PARTITION FILE` follows v35 (footer copy, is_vbmeta_partition by suffix, vbmeta in boot);
+            // a ROM script's flash steps follow v29 instead (src/plan/runner.ts VBMETA says why).
             // v35 copy_avb_footer leaves alone a partition super_empty.img lists (should_flash_in_userspace).
             copyAvbFooter: dynamic ? (name: string) => !shouldFlashInUserspace(dynamic, name) : true,
             ...(opts.disableVerity ? { disableVerity: true } : {}),
