@@ -43,6 +43,8 @@ export interface FlashRomGlobals {
   json?: boolean;
   sparseLimit?: string;
   timeout?: string;
+  /** -v: print the conversation on stderr (as the single-command verbs do). */
+  verbose?: boolean;
 }
 
 export interface FlashRomIo {
@@ -181,7 +183,14 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
       unpacking?.stop();
       throw err;
     }
-    specs = await selectDevices({ serials: globals.serial ?? [], all: globals.all });
+    const wait = timeoutMs;
+    specs = await selectDevices({ serials: globals.serial ?? [], all: globals.all }).catch(async (err: unknown) => {
+      // As every device command (AOSP open_device): no -s and no USB device → the network devices `connect` stored.
+      const { connectedFallback } = await import('./commands/device-context.js');
+      const stored = globals.all ? undefined : await connectedFallback(err, wait);
+      if (!stored) throw err;
+      return [stored];
+    });
   } catch (err) {
     // Before any device: in --json mode still one schema-valid error event.
     if (!json) throw err;
@@ -226,6 +235,7 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
         pausers.add(out.pause);
         try {
           const result = await flashOne(spec, name, {
+            verbose: globals.verbose ? (line: string) => io.stderr.write(`${several ? `[${name}] ` : ''}${line}\n`) : undefined,
             plan,
             rom,
             sparseLimit,
@@ -260,6 +270,8 @@ export async function flashRom(target: string, options: FlashRomOptions, globals
 }
 
 interface OneOptions {
+  /** -v: each command and reply, as a line. */
+  verbose: ((line: string) => void) | undefined;
   plan: FlashPlan;
   rom: Rom;
   sparseLimit: number | undefined;
@@ -299,7 +311,7 @@ async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<
     log.device(e);
     o.out.device(e);
   };
-  const connect = () => connectLogged(spec, o.timeoutMs, onDevice, log);
+  const connect = () => connectLogged(spec, o.timeoutMs, onDevice, log, o.verbose);
   let client;
   try {
     client = await connect();
@@ -334,9 +346,10 @@ async function flashOne(spec: DeviceSpec, name: string, o: OneOptions): Promise<
 }
 
 /** connectFastboot (src/fastboot/connect.ts) with the transport's traffic going to the device log. */
-async function connectLogged(spec: DeviceSpec, timeoutMs: number, onEvent: (e: DeviceEvent) => void, log: import('../plan/device-log.js').DeviceLog) {
+async function connectLogged(spec: DeviceSpec, timeoutMs: number, onEvent: (e: DeviceEvent) => void, log: import('../plan/device-log.js').DeviceLog, verbose?: (line: string) => void) {
   const [{ openDevice }, { FastbootClient }] = await Promise.all([import('../transport/open.js'), import('../fastboot/client.js')]);
-  const transport = log.wrap(await openDevice(spec, { timeoutMs }));
+  const logged = log.wrap(await openDevice(spec, { timeoutMs }));
+  const transport = verbose ? (await import('../fastboot/verbose.js')).verboseTransport(logged, verbose) : logged;
   return new FastbootClient(transport, {
     timeoutMs,
     onInfo: (message) => onEvent({ type: 'info', message }),

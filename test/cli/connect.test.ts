@@ -91,3 +91,55 @@ describe('connect / disconnect', () => {
     expect(existsSync(h.file)).toBe(false);
   });
 });
+
+describe('ROM flashes, update and flashall use the stored devices too, and print the conversation with -v', () => {
+  it('update ZIP with no -s and no USB device: the `connect`ed device is flashed; -v prints each command and reply', async () => {
+    const { makeDeflateZip } = await import('../plan/runner-google-rom.js');
+    const { randomBytes } = await import('node:crypto');
+    const { writeFileSync } = await import('node:fs');
+    const zip = path.join(tmp.dir, `update-${++n}.zip`);
+    writeFileSync(zip, makeDeflateZip([{ name: 'android-info.txt', data: '' }, { name: 'boot.img', data: randomBytes(4096) }, { name: 'system.img', data: randomBytes(8192) }]));
+    const h = home();
+    const emu = await emulator('NETU');
+    try {
+      expect((await miflash(h.dir, ['connect', emu.address])).code).toBe(0);
+      const before = emu.log.length;
+      const r = await miflash(h.dir, ['-v', 'update', '--skip-reboot', zip]);
+      expect(r.code, r.stderr).toBe(0);
+      const writes = emu.log.slice(before).filter((l) => !l.startsWith('getvar:'));
+      expect(writes.filter((l) => !l.startsWith('download'))).toEqual(['flash:boot', 'flash:system']);
+      expect(r.stderr).toContain('> flash:boot\n< OKAY');
+      expect(r.stderr).toContain('> download:00001000\n< DATA00001000\n> (4096 bytes of data)\n< OKAY');
+      // Without -v the conversation is not printed.
+      const quiet = await miflash(h.dir, ['update', '--skip-reboot', zip]);
+      expect(quiet.code, quiet.stderr).toBe(0);
+      expect(quiet.stderr).not.toContain('> flash:boot');
+    } finally {
+      await emu.close();
+    }
+    // Nothing stored answers: the usual "no device" error.
+    const none = await miflash(h.dir, ['update', '--skip-reboot', zip]);
+    expect(none.code).not.toBe(0);
+    expect(none.stderr).toContain('no fastboot device found');
+  });
+
+  it('flash ROM with no -s and no USB device: the `connect`ed device runs the script; -v prints the conversation', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const rom = path.join(tmp.dir, `rom-${++n}`);
+    mkdirSync(path.join(rom, 'images'), { recursive: true });
+    writeFileSync(path.join(rom, 'images', 'boot.img'), Buffer.alloc(4096, 7));
+    writeFileSync(path.join(rom, 'flash_all.sh'), '#!/bin/sh\nfastboot $* flash boot `dirname $0`/images/boot.img\n');
+    const h = home();
+    const emu = await emulator('NETR');
+    try {
+      expect((await miflash(h.dir, ['connect', emu.address])).code).toBe(0);
+      const before = emu.log.length;
+      const r = await miflash(h.dir, ['-v', 'flash', rom, '--yes']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(emu.log.slice(before).filter((l) => !l.startsWith('getvar:') && !l.startsWith('download'))).toEqual(['flash:boot']);
+      expect(r.stderr).toContain('> flash:boot\n< OKAY');
+    } finally {
+      await emu.close();
+    }
+  });
+});

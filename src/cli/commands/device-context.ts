@@ -117,7 +117,8 @@ async function nextActiveSlot(client: FastbootClient, value: string | boolean, s
   return slot;
 }
 
-async function connectedFallback(err: unknown, timeoutMs: number): Promise<DeviceSpec | undefined> {
+/** The device AOSP's open_device() falls back to when `err` says no USB device was found: the last stored `connect` address that answers. */
+export async function connectedFallback(err: unknown, timeoutMs: number): Promise<DeviceSpec | undefined> {
   const { TransportError } = await import('../../errors.js');
   if (!(err instanceof TransportError) || err.code !== 'transport.no-device') return undefined;
   const { readConnected, parseNetworkAddress } = await import('../../fastboot/connected.js');
