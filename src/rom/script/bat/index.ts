@@ -6,7 +6,7 @@
 import { buildPlan, explore, ScriptInterpretError, type Limits } from '../interp/index.js';
 import { toolBox } from '../tools/index.js';
 import type { ParsedScript } from '../types.js';
-import { interpretBat, labelOf, physicalLines } from './interpret.js';
+import { interpretBat, labelOf, physicalLines, prepareBat } from './interpret.js';
 
 export interface BatPlanOptions {
   file: string;
@@ -24,7 +24,8 @@ export function planBatScript(text: string, opts: BatPlanOptions): ParsedScript 
   // & ( ) ^ % ! , ; = quotes) become _: the vendor scripts use %~dp0 unquoted, and a copy of the ROM in
   // "rom (1)" must not make them fail here (on Windows they would).
   const folderName = opts.folderName && !/[\\/:]/.test(opts.folderName) ? opts.folderName.replace(/[\s&()^%!,;="'<>|]/g, '_') : 'ROM';
-  const exploration = explore((engine) => interpretBat(text, engine, { file: opts.file, folderName }), {
+  const prepared = prepareBat(text);
+  const exploration = explore((engine) => interpretBat(prepared, engine, { file: opts.file, folderName }), {
     file: opts.file,
     tools: toolBox,
     readRomFile: (f) => opts.readRomText?.(f),

@@ -14,7 +14,7 @@
 import { concat, isLit, lit, type Term } from '../../../plan/predicate.js';
 import { Inconclusive, PathEnd, ScriptInterpretError, type Engine, type Loc } from '../interp/engine.js';
 import { cmdNumber, ForOptionsError, forFRuns, parseForOptions, type ForFOptions } from '../tools/cmd.js';
-import { BatSyntaxError, parseStatement, splitArgs, VENDOR_MARK, type BatCmd, type Redir } from './parse.js';
+import { BatSyntaxError, splitArgs, StatementCache, VENDOR_MARK, type BatCmd, type Redir } from './parse.js';
 
 export interface BatOptions {
   file: string;
@@ -68,10 +68,11 @@ interface Frame {
   scopeBase: number;
 }
 
+/** What setlocal saved. Never changed once pushed: snapshots share it. */
 interface Scope {
-  vars: Map<string, Term>;
-  delayed: boolean;
-  cwd: string;
+  readonly vars: ReadonlyMap<string, Term>;
+  readonly delayed: boolean;
+  readonly cwd: string;
 }
 
 /** The interpreter's state before a statement, for a probe of an operation's failure side. */
@@ -87,8 +88,25 @@ interface Snapshot {
   visits: Map<number, number>;
 }
 
-export function interpretBat(text: string, engine: Engine, opts: BatOptions): void {
-  const bat = new Bat(engine, opts, physicalLines(text));
+/** What every run of one script shares: its lines, their labels, and the parses of its statements. */
+export interface PreparedBat {
+  lines: string[];
+  /** The label of each line (upper-cased), undefined for other lines. */
+  labels: Array<string | undefined>;
+  /** Lines runFrame steps over: blank lines and labels. */
+  skip: boolean[];
+  statements: StatementCache;
+}
+
+export function prepareBat(text: string): PreparedBat {
+  const lines = physicalLines(text);
+  const labels = lines.map(labelOf);
+  return { lines, labels, skip: lines.map((l, i) => l.trim() === '' || labels[i] !== undefined), statements: new StatementCache() };
+}
+
+/** Interprets the script once (one path); `prepared` comes from prepareBat and may serve many runs. */
+export function interpretBat(prepared: PreparedBat, engine: Engine, opts: BatOptions): void {
+  const bat = new Bat(engine, opts, prepared);
   engine.setResolveFile((arg) => bat.resolveFile(arg));
   bat.run();
 }
@@ -118,6 +136,7 @@ class Bat {
   private forVars = new Map<string, Term>();
   private visits = new Map<number, number>();
   private readonly root: string;
+  private readonly lines: string[];
   private readonly terminal: Io = { stdin: lit(''), out: new Sink('stdout'), err: new Sink('stderr') };
   /** Statements a probe has run. */
   private probed = 0;
@@ -127,11 +146,12 @@ class Bat {
   constructor(
     private readonly e: Engine,
     private readonly opts: BatOptions,
-    private readonly lines: string[],
+    private readonly prepared: PreparedBat,
     /** A probe of an operation's failure side (see runFrame). */
     private readonly probing = false,
   ) {
     this.root = `C:\\${opts.folderName}`;
+    this.lines = prepared.lines;
   }
 
   run(): void {
@@ -475,7 +495,7 @@ class Bat {
     let pos = start;
     while (pos < this.lines.length) {
       const raw = this.lines[pos]!;
-      if (raw.trim() === '' || labelOf(raw) !== undefined) {
+      if (this.prepared.skip[pos]) {
         pos++;
         continue;
       }
@@ -485,7 +505,7 @@ class Bat {
       let cursor = pos;
       let parsed: { cmd: BatCmd; lastLine: number };
       try {
-        parsed = parseStatement({
+        parsed = this.prepared.statements.parse({
           first: { no: pos + 1, text: this.expand(raw, frame, loc) },
           pull: () => {
             if (cursor + 1 >= this.lines.length) return undefined;
@@ -535,7 +555,8 @@ class Bat {
       vars: new Map(this.vars),
       delayed: this.delayed,
       cwd: this.cwd,
-      scopes: this.scopes.map((x) => ({ ...x, vars: new Map(x.vars) })),
+      // Scopes are never changed once pushed (endlocal copies the map it returns to): sharing them is safe.
+      scopes: [...this.scopes],
       dirStack: [...this.dirStack],
       errorlevel: this.errorlevel,
       echoOn: this.echoOn,
@@ -548,7 +569,7 @@ class Bat {
     this.vars = new Map(s.vars);
     this.delayed = s.delayed;
     this.cwd = s.cwd;
-    this.scopes = s.scopes.map((x) => ({ ...x, vars: new Map(x.vars) }));
+    this.scopes = [...s.scopes];
     this.dirStack = [...s.dirStack];
     this.errorlevel = s.errorlevel;
     this.echoOn = s.echoOn;
@@ -559,7 +580,7 @@ class Bat {
   /** Re-runs the statement at `pos` and what follows with operation `op` failing, on a probe engine. */
   private probeFailure(op: string, pos: number, frame: Frame, before: Snapshot): void {
     const child = this.e.probe(op);
-    const bat = new Bat(child, this.opts, this.lines, true);
+    const bat = new Bat(child, this.opts, this.prepared, true);
     bat.restore(before);
     child.setResolveFile((arg) => bat.resolveFile(arg));
     try {
@@ -588,7 +609,7 @@ class Bat {
     const n = this.lines.length;
     for (let k = 0; k < n; k++) {
       const i = (from + k) % n;
-      if (labelOf(this.lines[i]!) === name) return i;
+      if (this.prepared.labels[i] === name) return i;
     }
     return undefined;
   }
@@ -771,7 +792,7 @@ class Bat {
       const buf = new Sink('buffer');
       let parsed: BatCmd;
       try {
-        parsed = parseStatement({ first: { no: loc.line, text: inner }, pull: () => undefined }).cmd;
+        parsed = this.prepared.statements.parse({ first: { no: loc.line, text: inner }, pull: () => undefined }).cmd;
       } catch (err) {
         if (err instanceof BatSyntaxError) return this.syntax(loc, err.message);
         throw err;
@@ -1025,7 +1046,8 @@ class Bat {
   private endlocal(frame: Frame): void {
     if (this.scopes.length <= frame.scopeBase) return;
     const s = this.scopes.pop()!;
-    this.vars = s.vars;
+    // A copy: the scope itself may still be in a snapshot (see snapshot()).
+    this.vars = new Map(s.vars);
     this.delayed = s.delayed;
     this.cwd = s.cwd;
   }

@@ -80,6 +80,83 @@ export function parseStatement(src: LineSource): { cmd: BatCmd; lastLine: number
   return { cmd, lastLine: p.lineNo };
 }
 
+/**
+ * Remembers the parses of one script's statements across the explorer's runs
+ * (every path, failure run and goto-loop turn parses its statements again):
+ * the parse depends only on the statement's first line number and the
+ * expanded texts of the lines it reads, so a statement whose expanded lines
+ * are the same as before gets the same tree (or the same syntax error). The
+ * lines are still expanded one by one, exactly as far as the parser would
+ * read them, so expansion's refusals happen where they did without the cache.
+ */
+export class StatementCache {
+  private readonly entries = new Map<string, CacheEntry[]>();
+  /** Bounds the memory a script that builds ever new lines (a counter in a goto loop) can take. */
+  private size = 0;
+  constructor(private readonly maxEntries = 4096) {}
+
+  parse(src: LineSource): { cmd: BatCmd; lastLine: number } {
+    const key = `${src.first.no}\n${src.first.text}`;
+    const candidates = this.entries.get(key);
+    // Lines pulled from `src` so far (undefined = the end of the file).
+    const pulled: Array<{ no: number; text: string } | undefined> = [];
+    if (candidates) {
+      for (const c of candidates) {
+        let j = 0;
+        for (; j < c.pulled.length; j++) {
+          if (j === pulled.length) pulled.push(src.pull());
+          if (pulled[j]?.text !== c.pulled[j]) break;
+        }
+        if (j < c.pulled.length) continue;
+        if (c.result instanceof BatSyntaxError) throw c.result;
+        return c.result;
+      }
+    }
+    // Not seen: parse, serving the lines already pulled first.
+    let served = 0;
+    let pullFailed = false;
+    const seen: Array<string | undefined> = [];
+    const replay: LineSource = {
+      first: src.first,
+      pull: () => {
+        let n: { no: number; text: string } | undefined;
+        if (served < pulled.length) n = pulled[served];
+        else {
+          try {
+            n = src.pull();
+          } catch (err) {
+            pullFailed = true;
+            throw err;
+          }
+        }
+        served++;
+        seen.push(n?.text);
+        return n;
+      },
+    };
+    let result: { cmd: BatCmd; lastLine: number } | BatSyntaxError;
+    try {
+      result = parseStatement(replay);
+    } catch (err) {
+      if (pullFailed || !(err instanceof BatSyntaxError)) throw err;
+      result = err;
+    }
+    if (this.size < this.maxEntries) {
+      this.size++;
+      const list = candidates ?? [];
+      list.push({ pulled: seen, result });
+      if (!candidates) this.entries.set(key, list);
+    }
+    if (result instanceof BatSyntaxError) throw result;
+    return result;
+  }
+}
+
+interface CacheEntry {
+  pulled: Array<string | undefined>;
+  result: { cmd: BatCmd; lastLine: number } | BatSyntaxError;
+}
+
 class Parser {
   private text: string;
   private pos = 0;
