@@ -54,16 +54,18 @@ interface Io {
   err: Sink;
 }
 
+const NO_LOCALS: Snapshot['locals'] = [];
+
 interface Snapshot extends State {
   positional: Term[];
   status: Term;
   conditions: number;
-  locals: Array<Map<string, Term | undefined>>;
+  locals: ReadonlyArray<ReadonlyMap<string, Term | undefined>>;
 }
 
 interface State {
-  vars: Map<string, Term>;
-  funcs: Map<string, Command>;
+  readonly vars: ReadonlyMap<string, Term>;
+  readonly funcs: ReadonlyMap<string, Command>;
   cwd: string;
   errexit: boolean;
   nounset: boolean;
@@ -76,8 +78,9 @@ export function interpretSh(ast: List, engine: Engine, opts: ShOptions): void {
 }
 
 class Sh {
-  private vars = new Map<string, Term>();
-  private funcs = new Map<string, Command>();
+  // Read-only here: changes go through writableVars() / writableFuncs() (copy on write, see saveState).
+  private vars: ReadonlyMap<string, Term> = new Map();
+  private funcs: ReadonlyMap<string, Command> = new Map();
   private positional: Term[] = [];
   private status: Term = lit('0');
   private cwd = ''; // ROM-relative
@@ -85,7 +88,11 @@ class Sh {
   private nounset = false;
   /** > 0 while running a condition (if/while test, && || left sides, !): errexit does not apply. */
   private conditions = 0;
-  private localScopes: Array<Map<string, Term | undefined>> = [];
+  /** What `local` saved, per function call. A scope map is never changed (`local` replaces it): snapshots share them. */
+  private localScopes: Array<ReadonlyMap<string, Term | undefined>> = [];
+  /** `vars` / `funcs` is also held by a saved state: copy it before changing it. */
+  private sharedVars = false;
+  private sharedFuncs = false;
   private readonly terminal: Io = { stdin: lit(''), out: new Sink('stdout'), err: new Sink('stderr') };
 
   constructor(
@@ -165,16 +172,40 @@ class Sh {
     }
   }
 
+  /**
+   * The maps of a saved state are shared, not copied (a snapshot is taken before every statement): they are
+   * copied on the first change after that instead (writableVars / writableFuncs).
+   */
   private saveState(): State {
-    return { vars: new Map(this.vars), funcs: new Map(this.funcs), cwd: this.cwd, errexit: this.errexit, nounset: this.nounset };
+    this.sharedVars = true;
+    this.sharedFuncs = true;
+    return { vars: this.vars, funcs: this.funcs, cwd: this.cwd, errexit: this.errexit, nounset: this.nounset };
   }
 
   private restoreState(s: State): void {
     this.vars = s.vars;
     this.funcs = s.funcs;
+    this.sharedVars = true;
+    this.sharedFuncs = true;
     this.cwd = s.cwd;
     this.errexit = s.errexit;
     this.nounset = s.nounset;
+  }
+
+  private writableVars(): Map<string, Term> {
+    if (!this.sharedVars) return this.vars as Map<string, Term>;
+    const copy = new Map(this.vars);
+    this.vars = copy;
+    this.sharedVars = false;
+    return copy;
+  }
+
+  private writableFuncs(): Map<string, Command> {
+    if (!this.sharedFuncs) return this.funcs as Map<string, Command>;
+    const copy = new Map(this.funcs);
+    this.funcs = copy;
+    this.sharedFuncs = false;
+    return copy;
   }
 
   /** A subshell: changes to variables, functions, directory and options stay inside; `exit` ends only it. */
@@ -209,17 +240,30 @@ class Sh {
   }
 
   private snapshot(): Snapshot {
-    return { ...this.saveState(), positional: this.positional, status: this.status, conditions: this.conditions, locals: this.localScopes.map((m) => new Map(m)) };
+    this.sharedVars = true;
+    this.sharedFuncs = true;
+    // One object literal (no spread of saveState()): this runs before every statement.
+    return {
+      vars: this.vars,
+      funcs: this.funcs,
+      cwd: this.cwd,
+      errexit: this.errexit,
+      nounset: this.nounset,
+      positional: this.positional,
+      status: this.status,
+      conditions: this.conditions,
+      locals: this.localScopes.length === 0 ? NO_LOCALS : [...this.localScopes],
+    };
   }
 
   private probeFailure(op: string, l: List, i: number, io: Io, before: Snapshot): void {
     const child = this.e.probe(op);
     const sh = new Sh(child, this.opts, true);
-    sh.restoreState({ ...before, vars: new Map(before.vars), funcs: new Map(before.funcs) });
+    sh.restoreState(before);
     sh.positional = before.positional;
     sh.status = before.status;
     sh.conditions = before.conditions;
-    sh.localScopes = before.locals.map((m) => new Map(m));
+    sh.localScopes = [...before.locals];
     child.setResolveFile((arg) => sh.resolveFile(arg));
     try {
       sh.list({ cmds: l.cmds.slice(i) }, io);
@@ -282,7 +326,7 @@ class Sh {
           if (c.subshell) this.checkErrexit(c);
         });
       case 'func':
-        this.funcs.set(c.name, c.body);
+        this.writableFuncs().set(c.name, c.body);
         this.setStatus(0);
         return;
       case 'background':
@@ -431,8 +475,8 @@ class Sh {
       this.positional = saved;
       const scope = this.localScopes.pop()!;
       for (const [k, v] of scope) {
-        if (v === undefined) this.vars.delete(k);
-        else this.vars.set(k, v);
+        if (v === undefined) this.writableVars().delete(k);
+        else this.writableVars().set(k, v);
       }
     }
   }
@@ -476,7 +520,7 @@ class Sh {
         this.set(args(), c);
         return true;
       case 'unset':
-        for (const a of args().filter((x) => !x.startsWith('-'))) this.vars.delete(a);
+        for (const a of args().filter((x) => !x.startsWith('-'))) this.writableVars().delete(a);
         this.setStatus(0);
         return true;
       case 'export':
@@ -489,8 +533,9 @@ class Sh {
           const v = eq < 0 ? undefined : s.slice(eq + 1);
           const n = eq < 0 ? s : s.slice(0, eq);
           if (name === 'local') {
-            const scope = this.localScopes[this.localScopes.length - 1];
-            if (scope && !scope.has(n)) scope.set(n, this.vars.get(n));
+            const top = this.localScopes.length - 1;
+            const scope = this.localScopes[top];
+            if (scope && !scope.has(n)) this.localScopes[top] = new Map(scope).set(n, this.vars.get(n));
           }
           // The value was expanded as part of the word; keep it a term when it is one whole expansion.
           if (v !== undefined) this.assign(n, lit(v), c);
@@ -676,7 +721,7 @@ class Sh {
 
   private assign(name: string, value: Term, c: { pos: { line: number }; text: string }): void {
     if (name === 'IFS' || name === 'PATH') return this.refuse(c, c.text, `assigning ${name} changes how every later command runs`);
-    this.vars.set(name, value);
+    this.writableVars().set(name, value);
   }
 
   // ---- redirections ----
