@@ -178,6 +178,33 @@ describe('paths, input, set /a, loops and limits', () => {
     const p = plan(lines('set /a i=0', ':again', 'set /a i+=1', 'fastboot %* oem turn %i%', 'if %i% LSS 3 goto again'));
     expect(run(p).ops).toEqual(['oem turn 1', 'oem turn 2', 'oem turn 3']);
   });
+  it('goto leaves the rest of its line, block and for loop at once (cmd reads on at the label)', () => {
+    // & and && after a goto, the rest of a block, further turns of a for loop, and an if's block: none of it runs.
+    const p = plan(
+      lines(
+        '@echo off',
+        'goto one & fastboot %* erase no1',
+        ':one',
+        'goto two && fastboot %* erase no2 || fastboot %* erase no3',
+        ':two',
+        '(',
+        '  fastboot %* erase yes1',
+        '  goto three',
+        '  fastboot %* erase no4',
+        ')',
+        ':three',
+        'for %%k in (a b c) do (',
+        '  fastboot %* oem turn %%k',
+        '  if %%k==b goto four',
+        ')',
+        ':four',
+        'for /l %%n in (1,1,3) do if %%n==2 (goto five) else fastboot %* oem n %%n',
+        ':five',
+        'fastboot %* reboot',
+      ),
+    );
+    expect(run(p).ops).toEqual(['erase yes1', 'oem turn a', 'oem turn b', 'oem n 1', 'reboot']);
+  });
   it('an endless goto loop and endless recursion end in typed limit errors', () => {
     const loop = (() => {
       try {

@@ -29,6 +29,7 @@ const PROBE_STATEMENTS = 8;
 const SYM_BASE = 0xe000;
 const SYM_MAX = 0xf8fe - SYM_BASE;
 
+/** A goto that ran (see Bat.jumping). */
 class GotoSignal {
   constructor(
     readonly label: string,
@@ -142,6 +143,11 @@ class Bat {
   private probed = 0;
   /** > 0 inside a for /f command or a pipe side (a child cmd: no batch context). */
   private child = 0;
+  /**
+   * A `goto` that ran: every command returns at once until runFrame takes it. Not thrown: unwinding an
+   * exception through the interpreter's frames costs microseconds per frame, and goto loops run thousands.
+   */
+  private jumping: GotoSignal | undefined;
 
   constructor(
     private readonly e: Engine,
@@ -524,20 +530,16 @@ class Bat {
       const mark = this.e.mark();
       const seen = this.visits.get(pos) ?? 0;
       this.visits.set(pos, seen + 1);
-      let jump: GotoSignal | undefined;
-      try {
-        const go = () => {
-          const status = this.exec(parsed.cmd, this.terminal, frame);
-          // Like a shell's `$?` after a simple command or pipeline: a device-dependent status nothing looks at is an ignored check.
-          if (this.child === 0 && (parsed.cmd.k === 'simple' || parsed.cmd.k === 'pipe')) this.e.noteStatus(status, loc, `${pos + 1}:s`);
-        };
-        // A statement run again (a goto loop) is another step each time.
-        if (seen === 0) go();
-        else this.e.inFrame(`goto${pos + 1}#${seen}`, loc, go);
-      } catch (x) {
-        if (!(x instanceof GotoSignal)) throw x;
-        jump = x;
-      }
+      const go = () => {
+        const status = this.exec(parsed.cmd, this.terminal, frame);
+        // Like a shell's `$?` after a simple command or pipeline: a device-dependent status nothing looks at is an ignored check.
+        if (!this.jumping && this.child === 0 && (parsed.cmd.k === 'simple' || parsed.cmd.k === 'pipe')) this.e.noteStatus(status, loc, `${pos + 1}:s`);
+      };
+      // A statement run again (a goto loop) is another step each time.
+      if (seen === 0) go();
+      else this.e.inFrame(`goto${pos + 1}#${seen}`, loc, go);
+      const jump = this.jumping;
+      this.jumping = undefined;
       if (before) for (const op of this.e.unprobedOpsSince(mark)) this.probeFailure(op, pos, frame, before);
       if (jump) {
         if (jump.label === 'EOF') return;
@@ -599,7 +601,7 @@ class Bat {
         }
         child.concludeProbe(op, { exit: code });
       } else if (x instanceof PathEnd) child.concludeProbe(op, { refused: x.terminal.type === 'refuse' });
-      else if (x instanceof Inconclusive || x instanceof GotoSignal || x instanceof ScriptInterpretError) child.concludeProbe(op, {});
+      else if (x instanceof Inconclusive || x instanceof ScriptInterpretError) child.concludeProbe(op, {});
       else throw x;
     }
   }
@@ -622,15 +624,20 @@ class Bat {
         return lit('0');
       case 'seq': {
         let s: Term = lit('0');
-        for (const x of c.items) s = this.exec(x, io, frame);
+        for (const x of c.items) {
+          s = this.exec(x, io, frame);
+          if (this.jumping) return s;
+        }
         return s;
       }
       case 'and': {
         const s = this.exec(c.left, io, frame);
+        if (this.jumping) return s;
         return this.ok(s, this.loc(c.line)) ? this.exec(c.right, io, frame) : s;
       }
       case 'or': {
         const s = this.exec(c.left, io, frame);
+        if (this.jumping) return s;
         return this.ok(s, this.loc(c.line)) ? s : this.exec(c.right, io, frame);
       }
       case 'pipe':
@@ -639,7 +646,10 @@ class Bat {
         const io2 = this.redirect(c.redirs, io, this.loc(c.line));
         if (!io2) return lit('1');
         let s: Term = lit('0');
-        for (const x of c.body) s = this.exec(x, io2, frame);
+        for (const x of c.body) {
+          s = this.exec(x, io2, frame);
+          if (this.jumping) return s;
+        }
         return s;
       }
       case 'if':
@@ -668,7 +678,6 @@ class Bat {
       return fn();
     } catch (x) {
       if (x instanceof ExitSignal) return x.code;
-      if (x instanceof GotoSignal) return this.e.refuse(x.loc, x.loc.text, 'goto inside a pipe or for /f command (a child cmd has no batch labels)');
       throw x;
     } finally {
       this.child--;
@@ -724,13 +733,14 @@ class Bat {
     const loc = this.loc(c.line);
     const letters = (n: number): string[] => Array.from({ length: n }, (_, k) => String.fromCharCode(c.v.charCodeAt(0) + k));
     const saved = this.forVars;
+    /** One turn of the loop; false = a goto left the loop. */
     const iterate = (i: number, values: Term[], names: string[]): boolean => {
       this.e.tick(loc);
       if (i >= MAX_LOOP) return this.e.refuse(loc, loc.text, `a for loop that turns more than ${MAX_LOOP} times`);
       this.forVars = new Map(saved);
       names.forEach((n, k) => this.forVars.set(n, values[k] ?? lit('')));
       this.e.inFrame(`for${this.node(c)}#${i}`, loc, () => this.exec(c.body, io, frame));
-      return true;
+      return !this.jumping;
     };
     try {
       if (c.mode === 'l') {
@@ -740,15 +750,15 @@ class Bat {
           .map((x) => cmdNumber(x) ?? 0);
         const [start = 0, step = 0, end = 0] = nums;
         let i = 0;
-        for (let v = start; step >= 0 ? v <= end : v >= end; v += step) iterate(i++, [lit(String(v))], [c.v]);
+        for (let v = start; step >= 0 ? v <= end : v >= end; v += step) if (!iterate(i++, [lit(String(v))], [c.v])) break;
         return lit('0');
       }
       if (c.mode === 'plain') {
         const words = wordsOf(this.late(c.set, loc));
-        words.forEach((w, i) => {
+        for (const [i, w] of words.entries()) {
           if (/[*?]/.test(w)) this.e.refuse(loc, loc.text, 'a for loop over file wildcards');
-          iterate(i, [this.term(w)], [c.v]);
-        });
+          if (!iterate(i, [this.term(w)], [c.v])) break;
+        }
         return lit('0');
       }
       let o: ForFOptions;
@@ -764,7 +774,7 @@ class Bat {
       if (source === undefined) return lit('1');
       if (this.e.known(source)) {
         const runs = forFRuns(this.e.literal(source, loc, 'the text of for /f'), o);
-        runs.forEach((vals, i) => iterate(i, vals.map((v) => lit(v)), names));
+        for (const [i, vals] of runs.entries()) if (!iterate(i, vals.map((v) => lit(v)), names)) break;
         return lit('0');
       }
       // A device answer: each body run is a question the plan carries (is there an n-th line?).
@@ -773,7 +783,7 @@ class Bat {
         if (!this.ok(has, loc)) break;
         if (n > 1) return this.e.refuse(loc, loc.text, 'for /f over a device answer with more than one line (miflash follows one)');
         const vals = names.map((_, k) => this.e.tool([lit('cmd/for-f'), lit(optText), lit(String(n)), lit(String(k + 1))], source, loc).stdout);
-        iterate(n - 1, vals, names);
+        if (!iterate(n - 1, vals, names)) break;
       }
       return lit('0');
     } finally {
@@ -875,7 +885,8 @@ class Bat {
         const target = wordsOf(rest)[0] ?? '';
         if (target === '') return this.syntax(loc, 'No batch label specified to GOTO command.');
         if (this.child > 0) return this.e.refuse(loc, loc.text, 'goto inside a pipe or for /f command');
-        throw new GotoSignal(this.literal(target, loc, 'a goto label').replace(/^:/, '').toUpperCase(), loc);
+        this.jumping = new GotoSignal(this.literal(target, loc, 'a goto label').replace(/^:/, '').toUpperCase(), loc);
+        return lit('0');
       }
       case 'call':
         return this.call(rest, c, frame, loc);
