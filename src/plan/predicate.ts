@@ -124,15 +124,26 @@ export function isLit(t: Term): t is { kind: 'lit'; value: string } {
 
 /** Concatenation with adjacent literals merged and empty literals dropped; a single part is returned as is. */
 export function concat(...parts: Term[]): Term {
+  // Plain loops, no flatMap: interpreters call this for every word and line they build.
   const out: Term[] = [];
-  for (const p of parts.flatMap((x) => (x.kind === 'concat' ? x.parts : [x]))) {
-    const last = out[out.length - 1];
-    if (p.kind === 'lit' && p.value === '') continue;
-    if (p.kind === 'lit' && last?.kind === 'lit') out[out.length - 1] = lit(last.value + p.value);
-    else out.push(p);
+  for (const x of parts) {
+    if (x.kind === 'concat') for (const p of x.parts) pushPart(out, p);
+    else pushPart(out, x);
   }
   if (out.length === 0) return lit('');
   return out.length === 1 ? out[0]! : { kind: 'concat', parts: out };
+}
+
+/** Appends one part, dropping empty literals and joining adjacent ones. */
+function pushPart(out: Term[], p: Term): void {
+  if (p.kind !== 'lit') {
+    out.push(p);
+    return;
+  }
+  if (p.value === '') return;
+  const last = out[out.length - 1];
+  if (last?.kind === 'lit') out[out.length - 1] = lit(last.value + p.value);
+  else out.push(p);
 }
 
 export function not(p: Pred): Pred {

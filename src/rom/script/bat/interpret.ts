@@ -112,6 +112,10 @@ export function interpretBat(prepared: PreparedBat, engine: Engine, opts: BatOpt
   bat.run();
 }
 
+function dropVendorMark(s: string): string {
+  return s.includes(VENDOR_MARK) ? s.split(VENDOR_MARK).join('') : s;
+}
+
 /** The file's lines as cmd reads them: CR removed, a final line without newline kept. */
 export function physicalLines(text: string): string[] {
   const lines = text.replace(/^\ufeff/, '').replace(/\r/g, '').split('\n');
@@ -858,8 +862,8 @@ class Bat {
     const loc = this.loc(c.line);
     const node = this.node(c);
     const vendor = (c.head + c.rest).includes(VENDOR_MARK);
-    const head = this.late(c.head, loc).split(VENDOR_MARK).join('');
-    const rest = this.late(c.rest, loc).split(VENDOR_MARK).join('');
+    const head = dropVendorMark(this.late(c.head, loc));
+    const rest = dropVendorMark(this.late(c.rest, loc));
     if (head === '') return lit('0');
     const io = this.redirect(c.redirs, io0, loc);
     if (!io) return lit('1');
