@@ -10,7 +10,8 @@
 import { closeSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DeviceEvent } from '../fastboot/events.js';
-import type { IoOptions, Transport } from '../transport/transport.js';
+import type { Transport } from '../transport/transport.js';
+import { tapTransport } from '../fastboot/tap.js';
 import type { PlanEvent } from './events.js';
 import { safeName } from './journal.js';
 
@@ -19,13 +20,6 @@ export const MAX_LOG_FILES = 500;
 
 export function logDir(cache: string): string {
   return join(cache, 'logs');
-}
-
-/** Printable form of a packet: ASCII as is, anything else as \xNN. */
-function printable(b: Uint8Array): string {
-  let out = '';
-  for (const c of b) out += c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : c === 0x5c ? '\\\\' : `\\x${c.toString(16).padStart(2, '0')}`;
-  return out;
 }
 
 export class DeviceLog {
@@ -68,81 +62,22 @@ export class DeviceLog {
 
   /** A transport whose traffic is logged: commands, replies, data phases by size. */
   wrap(t: Transport): Transport {
-    const log = this;
-    let lastCommand = '';
-    let sending = 0; // data bytes still to send (after DATA to a download)
-    let sent = 0;
-    let receiving = 0; // data bytes still to receive (after DATA to upload/fetch)
-    let received = 0;
     let serialAsked = false;
-    return {
-      get id() {
-        return t.id;
+    return tapTransport(t, {
+      line: (text) => this.line(text),
+      command: (text) => {
+        serialAsked = text === 'getvar:serialno';
       },
-      get kind() {
-        return t.kind;
-      },
-      get preferredWriteSize() {
-        return t.preferredWriteSize;
-      },
-      get maxInFlight() {
-        return t.maxInFlight;
-      },
-      async write(data: Uint8Array, opts?: IoOptions): Promise<void> {
-        if (sending > 0) {
-          sending = Math.max(0, sending - data.length);
-          sent += data.length;
-          if (sending === 0) log.line(`> (${sent} bytes of data)`);
-        } else {
-          lastCommand = printable(data);
-          serialAsked = lastCommand === 'getvar:serialno';
-          log.line(`> ${lastCommand}`);
-        }
-        try {
-          await t.write(data, opts);
-        } catch (err) {
-          log.line(`! write failed: ${(err as Error).message}`);
-          throw err;
-        }
-      },
-      async read(max: number, opts?: IoOptions): Promise<Buffer> {
-        let b: Buffer;
-        try {
-          b = await t.read(max, opts);
-        } catch (err) {
-          log.line(`! read failed: ${(err as Error).message}`);
-          throw err;
-        }
-        if (receiving > 0) {
-          receiving = Math.max(0, receiving - b.length);
-          received += b.length;
-          if (receiving === 0) log.line(`< (${received} bytes of data)`);
-          return b;
-        }
-        if (b.length === 0) return b;
-        const text = printable(b);
-        log.line(`< ${text}`);
+      reply: (text, raw) => {
         const head = text.slice(0, 4);
-        if (head === 'DATA') {
-          const size = parseInt(text.slice(4, 12), 16);
-          if (Number.isFinite(size) && size > 0) {
-            if (lastCommand.startsWith('download')) {
-              sending = size;
-              sent = 0;
-            } else {
-              receiving = size;
-              received = 0;
-            }
-          }
-        } else if (head === 'OKAY' && serialAsked) {
-          const serial = b.subarray(4).toString('latin1').trim();
-          if (serial) log.identify(serial);
+        if (head === 'OKAY' && serialAsked) {
+          const serial = raw.subarray(4).toString('latin1').trim();
+          if (serial) this.identify(serial);
         }
         if (head !== 'INFO' && head !== 'TEXT') serialAsked &&= head !== 'OKAY' && head !== 'FAIL';
-        return b;
       },
-      close: () => t.close(),
-    };
+      failed: (op, err) => this.line(`! ${op} failed: ${err.message}`),
+    });
   }
 
   /** The run's events: step outcomes with timing, messages, the end. */
