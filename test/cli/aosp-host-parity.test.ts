@@ -12,35 +12,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFastbootEmulator, type FastbootEmulatorOptions } from '../../src/emulator/fastboot/index.js';
 import { emptyImage, MetadataBuilder } from '../../src/lp/index.js';
-import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
+import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator, noise, runMiflash } from '../helpers/emulator.js';
 import { needs, peerPath } from '../helpers/peers.js';
 import { execFileSync } from 'node:child_process';
 
 const tmp = tempDir('miflash-host-parity-');
 afterAll(() => tmp.cleanup());
-
-function miflash(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { ANDROID_SERIAL: _a, FASTBOOT_DEVICE: _f, ...env } = process.env;
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('close', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
-  });
-}
-
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1664525 + 1013904223) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
@@ -104,7 +81,7 @@ async function both(args: string[], extra: string[] = []) {
   const b = await device(extra);
   try {
     const ra = await runAospFastboot(a.emu.port, args);
-    const rb = await miflash(['-s', b.emu.address, ...args]);
+    const rb = await runMiflash(['-s', b.emu.address, ...args]);
     return { aosp: a.log(), ours: b.log(), aospCode: ra.code, oursCode: rb.code, aospErr: ra.stderr, oursErr: rb.stderr };
   } finally {
     await a.emu.stop();
@@ -117,7 +94,7 @@ async function ours(args: string[], opts: Partial<FastbootEmulatorOptions> = {})
   const store = file(`mem-store-${++n}`);
   const emu = await startFastbootEmulator('tcp:127.0.0.1:0', { store, serial: 'HOST2', slots: ['a', 'b'], ...opts });
   try {
-    const r = await miflash(['-s', emu.address, ...args]);
+    const r = await runMiflash(['-s', emu.address, ...args]);
     return { ...r, log: [...emu.log], partition: (name: string) => readFileSync(path.join(store, `${name}.img`)) };
   } finally {
     await emu.close();
@@ -325,7 +302,7 @@ describe('v35 host-side image rewrites (fastboot.cpp flash_buf), against the emu
   });
 
   it('--disable-verity with a ROM (one argument) is refused: a ROM script says where it applies', async () => {
-    const r = await miflash(['flash', '--disable-verity', tmp.dir]);
+    const r = await runMiflash(['flash', '--disable-verity', tmp.dir]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--disable-verity: only for flashing one image');
   });
@@ -430,7 +407,7 @@ describe('-w, reboot and flash PARTITION as the AOSP client takes them', () => {
       if (saved === undefined) delete process.env.ANDROID_PRODUCT_OUT;
       else process.env.ANDROID_PRODUCT_OUT = saved;
     }
-    const unset = await miflash(['-s', 'tcp:127.0.0.1:1', 'flash', 'vbmeta_system']);
+    const unset = await runMiflash(['-s', 'tcp:127.0.0.1:1', 'flash', 'vbmeta_system']);
     expect(unset.code).toBe(2);
     expect(unset.stderr).toContain('no image given and ANDROID_PRODUCT_OUT is not set');
   });
@@ -522,7 +499,7 @@ describe('-w, reboot and flash PARTITION as the AOSP client takes them', () => {
 // `miflash flash PARTITION FILE` follows v35 (the tests above); a ROM script's flash steps follow v29: the
 // vendor script run by Debian's client is what the shell oracle compares plans against.
 describe('ROM scripts follow the v29 client the shell oracle runs (issue 8: send what the AOSP client sends)', () => {
-  it('--disable-verity --disable-verification in flash_all.sh: vbmeta_a patched, vbmeta_system_a sent unchanged — the same downloads as the script under dash with Debian\'s client', needs('fastboot', 'dash'), async () => {
+  it('--disable-verity --disable-verification in flash_all.sh: vbmeta_a patched, vbmeta_system_a sent unchanged — the same downloads as the script under dash with Debian\'s client', { ...needs('fastboot', 'dash'), timeout: 90_000 }, async () => {
     const { mkdirSync } = await import('node:fs');
     const rom = file('rom-disable-verity');
     mkdirSync(path.join(rom, 'images'), { recursive: true });
@@ -548,7 +525,7 @@ describe('ROM scripts follow the v29 client the shell oracle runs (issue 8: send
       const env = { ...process.env, PATH: `${path.dirname(peerPath('fastboot'))}:${process.env.PATH ?? ''}` };
       const sh = spawn(peerPath('dash'), [path.join(rom, 'flash_all.sh'), '-s', `tcp:127.0.0.1:${a.emu.port}`], { stdio: 'ignore', env });
       expect(await new Promise((resolve) => sh.once('close', resolve))).toBe(0);
-      const r = await miflash(['-s', b.emu.address, 'flash', rom, '--yes'], 60_000);
+      const r = await runMiflash(['-s', b.emu.address, 'flash', rom, '--yes'], 60_000);
       expect(r.code, r.stderr).toBe(0);
       const writes = (log: string[]) => log.filter((l) => !l.startsWith('getvar:'));
       expect(writes(b.log())).toEqual(writes(a.log()));
@@ -559,5 +536,5 @@ describe('ROM scripts follow the v29 client the shell oracle runs (issue 8: send
       await a.emu.stop();
       await b.emu.stop();
     }
-  }, 90_000);
+  });
 });

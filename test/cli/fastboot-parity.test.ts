@@ -2,38 +2,14 @@
 // same `miflash emulate --log` device: the device must see the same command
 // sequence and byte-identical downloads. Where miflash follows v35 instead
 // (reboot fastboot asks is-userspace first), the test says so.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator } from '../helpers/emulator.js';
+import { REPO_ROOT, runAospFastboot, spawnCliEmulator, tempDir, type CliEmulator, noise, runMiflash } from '../helpers/emulator.js';
 import { needs } from '../helpers/peers.js';
 
 const tmp = tempDir('miflash-fb-parity-');
 afterAll(() => tmp.cleanup());
-
-function miflash(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { ANDROID_SERIAL: _a, FASTBOOT_DEVICE: _f, ...env } = process.env;
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('close', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
-  });
-}
-
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1664525 + 1013904223) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 let n = 0;
 /** A fresh logging device for each client, so each log holds one client's conversation. */
@@ -62,7 +38,7 @@ async function both(args: string[], extra: string[] = []): Promise<{ aosp: strin
   const b = await device(extra);
   try {
     const ra = await runAospFastboot(a.emu.port, args);
-    const rb = await miflash(['-s', b.emu.address, ...args]);
+    const rb = await runMiflash(['-s', b.emu.address, ...args]);
     return { aosp: a.log(), ours: b.log(), aospErr: ra.stderr, oursErr: rb.stderr, oursCode: rb.code };
   } finally {
     await a.emu.stop();
@@ -75,7 +51,7 @@ describe('same conversation as the AOSP client (v29)', needs('fastboot'), () => 
     const { emu } = await device();
     try {
       const aosp = await runAospFastboot(emu.port, ['getvar', 'all']);
-      const ours = await miflash(['-s', emu.address, 'getvar', 'all']);
+      const ours = await runMiflash(['-s', emu.address, 'getvar', 'all']);
       expect(ours.code).toBe(0);
       expect(ours.stdout).toBe('');
       const strip = (s: string) => s.replace(/^Finished\. Total time: .*\n/m, '');

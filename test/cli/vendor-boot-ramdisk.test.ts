@@ -6,14 +6,14 @@
 // with the partition's AVB footer kept at its end. Header v4 (ramdisk
 // fragments) has no reference tool here: those images are built by the test
 // from bootimg.h's layout and the result is checked field by field.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFastbootEmulator, type FastbootEmulatorOptions } from '../../src/emulator/fastboot/index.js';
 import { replaceVendorRamdisk } from '../../src/fastboot/vendor-boot.js';
-import { REPO_ROOT, tempDir } from '../helpers/emulator.js';
+import { tempDir, noise, runMiflash } from '../helpers/emulator.js';
 import { needs, peerPath } from '../helpers/peers.js';
 
 const tmp = tempDir('miflash-vendor-boot-');
@@ -23,29 +23,7 @@ const KiB = 1024;
 const PART = 64 * KiB;
 const PAGE = 4096;
 
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1664525 + 1013904223) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-function miflash(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { ANDROID_SERIAL: _a, FASTBOOT_DEVICE: _f, ...env } = process.env;
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('close', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
-  });
-}
 
 let n = 0;
 /** miflash against a fastbootd whose vendor_boot_a holds `initial` (padded to PART). */
@@ -62,7 +40,7 @@ async function run(args: string[], initial: Buffer, opts: Partial<FastbootEmulat
     vars: { 'is-userspace': 'yes', 'max-fetch-size': '0x4000', ...opts.vars },
   });
   try {
-    const r = await miflash(['-s', emu.address, ...args]);
+    const r = await runMiflash(['-s', emu.address, ...args]);
     return { ...r, log: [...emu.log], after: emu.device.readPartition('vendor_boot_a') };
   } finally {
     await emu.close();

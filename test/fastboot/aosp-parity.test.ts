@@ -13,22 +13,13 @@ import { flashImage } from '../../src/fastboot/flash-image.js';
 import { startFastbootEmulator, type RunningFastbootEmulator } from '../../src/emulator/fastboot/index.js';
 import { openTcpTransport } from '../../src/transport/tcp.js';
 import { needs, peerPath } from '../helpers/peers.js';
+import { noise } from '../helpers/emulator.js';
 
 const run = promisify(execFile);
 const KiB = 1024;
 
 let dir: string;
 const img: Record<string, string> = {};
-
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1664525 + 1013904223) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 /** Block-aligned image mixing zero, fill and noise blocks. */
 function mixed(blocks: number, seed: number): Buffer {

@@ -10,19 +10,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BadInputError } from '../../src/errors.js';
 import { needs, peerPath } from '../helpers/peers.js';
 import { DEFAULT_BOOT_LAYOUT, loadBootableImage, mkbootimg, setBootCmdline, withOsPatchLevel, withOsVersion } from '../../src/fastboot/bootimg.js';
+import { noise } from '../helpers/emulator.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'miflash-bootimg-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1664525 + 1013904223) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 const file = (name: string, data: Buffer) => {
   const p = path.join(dir, name);
   writeFileSync(p, data);

@@ -17,20 +17,11 @@ import { bootImage, continueBoot, getStaged, stageFile } from '../../src/fastboo
 import { EmulatedFastbootDevice, runFastbootDevice, startFastbootEmulator, type FastbootEmulatorOptions } from '../../src/emulator/fastboot/index.js';
 import { createMemoryTransportPair } from '../../src/transport/memory.js';
 import { openTcpTransport } from '../../src/transport/tcp.js';
+import { noise } from '../helpers/emulator.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'miflash-ram-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
-function noise(n: number, seed: number): Buffer {
-  const b = Buffer.alloc(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1664525 + 1013904223) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
 
 function memoryClient(opts: Partial<FastbootEmulatorOptions> = {}) {
   const device = new EmulatedFastbootDevice({ store: path.join(dir, `store-${Math.random().toString(36).slice(2)}`), ...opts });

@@ -148,3 +148,28 @@ export async function rawCommand(t: Transport, text: string, timeoutMs = 2000): 
     else return { status, message: r.slice(4), before };
   }
 }
+
+/** `node bin/miflash.js ARGS` with no ANDROID_SERIAL / FASTBOOT_DEVICE from the environment; killed after `timeoutMs`. */
+export function runMiflash(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const { ANDROID_SERIAL: _a, FASTBOOT_DEVICE: _f, ...env } = process.env;
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/miflash.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('close', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
+  });
+}
+
+/** `n` deterministic pseudo-random bytes (an LCG), the same for the same seed. */
+export function noise(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1664525 + 1013904223) >>> 0;
+    b[i] = x >>> 24;
+  }
+  return b;
+}
