@@ -134,14 +134,7 @@ function replaceDefault(img: Buffer, ramdisk: Buffer, dtb: Buffer | undefined): 
   const newP = roundUp(ramdisk.length, page);
   u.skip(p - ramdiskSize, newP - ramdisk.length);
   u.checkOffset(o + p, o + newP);
-  const newDtbSize = dtb ? dtb.length : dtbSize;
-  h.writeUInt32LE(newDtbSize, OFF_DTB_SIZE);
-  const newQ = roundUp(newDtbSize, page);
-  if (!dtb) u.copy(q);
-  else {
-    u.replace(dtbSize, dtb);
-    u.skip(q - dtbSize, newQ - dtb.length);
-  }
+  const newQ = copyOrReplaceDtb(u, dtb, dtbSize, page);
   u.checkOffset(o + p + q, o + newP + newQ);
   if (version >= 4) {
     const r = roundUp(img.readUInt32LE(OFF_TABLE_SIZE), page);
@@ -158,6 +151,19 @@ function replaceDefault(img: Buffer, ramdisk: Buffer, dtb: Buffer | undefined): 
   }
   u.copyAvbFooter();
   return u.out;
+}
+
+/** The dtb section copied, or replaced by `dtb` (header size updated); returns its new page-rounded size. */
+function copyOrReplaceDtb(u: Updater, dtb: Buffer | undefined, dtbSize: number, page: number): number {
+  const newDtbSize = dtb ? dtb.length : dtbSize;
+  u.out.writeUInt32LE(newDtbSize, OFF_DTB_SIZE);
+  const newQ = roundUp(newDtbSize, page);
+  if (!dtb) u.copy(roundUp(dtbSize, page));
+  else {
+    u.replace(dtbSize, dtb);
+    u.skip(roundUp(dtbSize, page) - dtbSize, newQ - dtb.length);
+  }
+  return newQ;
 }
 
 /** A named v4 ramdisk fragment replaced; the table's sizes and offsets follow. */
@@ -205,14 +211,7 @@ function replaceFragment(name: string, img: Buffer, ramdisk: Buffer, dtb: Buffer
   const newP = roundUp(total, page);
   u.skip(p - ramdiskSize, newP - total);
   u.checkOffset(o + p, o + newP);
-  const newDtbSize = dtb ? dtb.length : dtbSize;
-  h.writeUInt32LE(newDtbSize, OFF_DTB_SIZE);
-  const newQ = roundUp(newDtbSize, page);
-  if (!dtb) u.copy(q);
-  else {
-    u.replace(dtbSize, dtb);
-    u.skip(q - dtbSize, newQ - dtb.length);
-  }
+  const newQ = copyOrReplaceDtb(u, dtb, dtbSize, page);
   u.checkOffset(o + p + q, o + newP + newQ);
   for (let i = 0, offset = 0; i < num; i++) {
     const at = u.newAt;
