@@ -12,18 +12,29 @@
 import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { BadInputError } from '../errors.js';
 import type { Payload } from '../sparse/descriptor.js';
-import type { FastbootClient } from './client.js';
+import type { DownloadSource, FastbootClient } from './client.js';
 import { step, type EventSink } from './events.js';
 import { deviceSparseLimit } from './flash-image.js';
 import { forEachPartition, resolveSlotOption } from './slots.js';
 
-export async function bootImage(client: FastbootClient, data: Buffer, opts: { onEvent?: EventSink; signal?: AbortSignal } = {}): Promise<void> {
+/** One download with AOSP's "Sending 'NAME' (N KB)" status line and live progress. */
+export async function sendStep(
+  client: FastbootClient,
+  name: string,
+  data: DownloadSource,
+  size: number,
+  opts: { onEvent?: EventSink; signal?: AbortSignal },
+): Promise<void> {
   await step(
     opts.onEvent,
-    `Sending 'boot.img' (${Math.floor(data.length / 1024)} KB)`,
+    `Sending '${name}' (${Math.floor(size / 1024)} KB)`,
     (progress) => client.download(data, { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec) }),
-    data.length,
+    size,
   );
+}
+
+export async function bootImage(client: FastbootClient, data: Buffer, opts: { onEvent?: EventSink; signal?: AbortSignal } = {}): Promise<void> {
+  await sendStep(client, 'boot.img', data, data.length, opts);
   await step(opts.onEvent, 'Booting', () => client.boot());
 }
 
@@ -55,13 +66,7 @@ export async function stageFile(client: FastbootClient, path: string, opts: { sp
   }
   // The bytes as they are, whatever they contain (AOSP sends stage data unparsed).
   const payload: Payload = { size, segments: size === 0 ? [] : [{ kind: 'file', offset: 0, length: size }] };
-  await step(
-    opts.onEvent,
-    `Sending '${path}' (${Math.floor(size / 1024)} KB)`,
-    (progress) =>
-      client.download({ path, payload }, { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec) }),
-    size,
-  );
+  await sendStep(client, path, { path, payload }, size, opts);
   return size;
 }
 
@@ -104,12 +109,7 @@ export async function flashRaw(
     partition,
     slot,
     async (name) => {
-      await step(
-        opts.onEvent,
-        `Sending '${name}' (${Math.floor(data.length / 1024)} KB)`,
-        (progress) => client.download(data, { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec) }),
-        data.length,
-      );
+      await sendStep(client, name, data, data.length, opts);
       await step(opts.onEvent, `Writing '${name}'`, () => client.flash(name));
       written.push(name);
     },

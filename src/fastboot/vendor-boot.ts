@@ -14,6 +14,7 @@ import { BadInputError } from '../errors.js';
 import type { FastbootClient } from './client.js';
 import { step, type EventSink } from './events.js';
 import { fetchPartitionData } from './fetch.js';
+import { sendStep } from './ram.js';
 import { deviceSparseLimit } from './flash-image.js';
 import { forEachPartition, getvarOrUndefined, resolveSlotOption } from './slots.js';
 
@@ -285,12 +286,7 @@ export async function flashVendorRamdisk(client: FastbootClient, target: string,
       // copy_avb_footer's questions; the repacked image is exactly the partition's size, so nothing moves.
       await getvarOrUndefined(client, `is-logical:${partition}`);
       await getvarOrUndefined(client, `partition-size:${partition}`);
-      await step(
-        opts.onEvent,
-        `Sending '${partition}' (${Math.floor(repacked.length / 1024)} KB)`,
-        (progress) => client.download(repacked, { ...(opts.signal ? { signal: opts.signal } : {}), onProgress: (p) => progress(p.bytesDone, p.bytesTotal, p.rateBytesPerSec) }),
-        repacked.length,
-      );
+      await sendStep(client, partition, repacked, repacked.length, opts);
       await step(opts.onEvent, `Writing '${partition}'`, () => client.flash(partition));
       written.push(partition);
     },

@@ -12,7 +12,7 @@
 // The script runs as if double-clicked in the ROM folder: %~dp0 and %cd% are
 // C:\<ROM folder name>\, with no arguments (%* and %1..%9 are empty).
 import { concat, isLit, lit, type Term } from '../../../plan/predicate.js';
-import { Inconclusive, PathEnd, ScriptInterpretError, type Engine, type Loc } from '../interp/engine.js';
+import { Inconclusive, PathEnd, ScriptInterpretError, Sink, type Engine, type Io, type Loc } from '../interp/engine.js';
 import { cmdNumber, ForOptionsError, forFRuns, parseForOptions, type ForFOptions } from '../tools/cmd.js';
 import { BatSyntaxError, splitArgs, StatementCache, VENDOR_MARK, type BatCmd, type Redir } from './parse.js';
 
@@ -46,19 +46,6 @@ class ExitSignal {
   ) {}
 }
 
-class Sink {
-  readonly parts: Term[] = [];
-  constructor(readonly kind: 'stdout' | 'stderr' | 'null' | 'buffer') {}
-  text(): Term {
-    return concat(...this.parts);
-  }
-}
-
-interface Io {
-  stdin: Term;
-  out: Sink;
-  err: Sink;
-}
 
 interface Frame {
   /** %0..%9 as written (quotes kept); %0 of a call is the label. */

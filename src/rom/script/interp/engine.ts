@@ -610,3 +610,18 @@ function isConcrete(p: Pred): boolean {
 }
 
 export { and, concat, lit, not };
+
+/** Where a stream goes: the terminal, /dev/null, or a buffer (pipe, command substitution). */
+export class Sink {
+  readonly parts: Term[] = [];
+  constructor(readonly kind: 'stdout' | 'stderr' | 'null' | 'buffer') {}
+  text(): Term {
+    return concat(...this.parts);
+  }
+}
+
+export interface Io {
+  stdin: Term;
+  out: Sink;
+  err: Sink;
+}

@@ -8,7 +8,7 @@
 // process is ever spawned; files are read only inside the ROM, and the only
 // file written to is /dev/null.
 import { lit, concat, isLit, type Term } from '../../../plan/predicate.js';
-import { Inconclusive, PathEnd, ScriptInterpretError, type Engine, type Loc } from '../interp/engine.js';
+import { Inconclusive, PathEnd, ScriptInterpretError, Sink, type Engine, type Io, type Loc } from '../interp/engine.js';
 import type { Command, List, Redir, Word, WordPart } from './ast.js';
 
 /** The ROM folder as the script sees it: `$0` is `/ROM/<script>`, and the script starts in /ROM. */
@@ -39,20 +39,6 @@ class FuncReturn {
   constructor(readonly status: Term) {}
 }
 
-/** Where a stream goes: the terminal, /dev/null, or a buffer (pipe, command substitution). */
-class Sink {
-  readonly parts: Term[] = [];
-  constructor(readonly kind: 'stdout' | 'stderr' | 'null' | 'buffer') {}
-  text(): Term {
-    return concat(...this.parts);
-  }
-}
-
-interface Io {
-  stdin: Term;
-  out: Sink;
-  err: Sink;
-}
 
 const NO_LOCALS: Snapshot['locals'] = [];
 
