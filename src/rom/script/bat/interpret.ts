@@ -46,7 +46,6 @@ class ExitSignal {
   ) {}
 }
 
-
 interface Frame {
   /** %0..%9 as written (quotes kept); %0 of a call is the label. */
   args: string[];

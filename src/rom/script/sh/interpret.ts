@@ -39,7 +39,6 @@ class FuncReturn {
   constructor(readonly status: Term) {}
 }
 
-
 const NO_LOCALS: Snapshot['locals'] = [];
 
 interface Snapshot extends State {
